@@ -1,1 +1,10 @@
-"""spikebench.models."""
+"""Models: one file per family, each registered by name (see :mod:`.registry`).
+
+Every model maps binned frames ``[T, B, C]`` (time-major) to a
+:class:`~spikebench.models.base.ModelOutput`.
+"""
+
+from spikebench.models.base import ModelOutput
+from spikebench.models.registry import create_model, list_models, model_hparams, register_model
+
+__all__ = ["ModelOutput", "create_model", "list_models", "model_hparams", "register_model"]

@@ -1,0 +1,336 @@
+"""Experiments as typed, frozen configs loaded from TOML files.
+
+An experiment file (``configs/<name>.toml``) is validated into :class:`ExperimentConfig`
+before anything runs: an unknown key, a value of the wrong type or an out-of-range value
+is a :class:`~spikebench.errors.ConfigError` naming the key. ``--set key=value``
+overrides use dotted keys into the same structure, with models addressed by name::
+
+    seed=3                      data.dt=0.005             inference.batch_size=64
+    models.snn_p1.epochs=2      models.*.epochs=1         models.cnn.hparams.dropout=0.1
+    select=snn_p1,cnn           (run only these models, in file order)
+
+Values are parsed as TOML (``2``, ``1e-3``, ``true``, ``"x"``, ``[1, 2]``); anything that
+is not valid TOML is taken as a string. Times are in seconds.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from spikebench.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The original study's reported figures for one model (fractions and seconds)."""
+
+    accuracy: float | None = None
+    seconds_per_batch: float | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of an experiment: what to build and how to train it.
+
+    ``model`` is a registry name (``spikebench.models.list_models()``), ``hidden`` the
+    width of its hidden layer (filters for the CNN), ``engine`` the SNN implementation
+    (``fused``, ``torch`` or ``norse``; ``None`` for models without one), ``hparams``
+    further options of the model builder, ``seed`` (default: the experiment's seed)
+    fixes initialisation, dropout and data order.
+    """
+
+    name: str
+    model: str
+    family: str
+    label: str = ""
+    phase: int = 1
+    hidden: int = 128
+    lr: float = 1e-3
+    epochs: int = 1
+    batch_size: int = 128
+    engine: str | None = None
+    schedule: str = "constant"
+    seed: int | None = None
+    hparams: dict[str, Any] = field(default_factory=dict)
+    reference: Reference | None = None
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """How events become tensors and how validation is held out.
+
+    ``dt`` bin width (s), ``t_max`` window (s), ``pool`` channels summed per input,
+    ``binary`` clip counts to 0/1; validation holds out ``n_val_speakers`` whole speakers
+    of the training file (0: a ``val_fraction`` of the speakers) unless the data set
+    ships its own validation file.
+    """
+
+    dt: float = 0.01
+    t_max: float = 1.0
+    pool: int = 1
+    binary: bool = False
+    val_fraction: float = 0.2
+    n_val_speakers: int = 0
+
+
+@dataclass(frozen=True)
+class InferenceSpec:
+    """Inference timing: fixed ``batch_size``, ``warmup_batches`` excluded,
+    ``max_batches`` timed (0: the whole test split), ``latency_samples`` single samples."""
+
+    batch_size: int = 128
+    warmup_batches: int = 2
+    max_batches: int = 0
+    latency_samples: int = 16
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A whole experiment: data handling, timing protocol and the models to compare."""
+
+    name: str
+    models: tuple[ModelSpec, ...]
+    description: str = ""
+    dataset: str = "digits"
+    seed: int = 0
+    protocol: str = ""
+    n_samples: int = 4
+    select: tuple[str, ...] = ()
+    data: DataSpec = DataSpec()
+    inference: InferenceSpec = InferenceSpec()
+
+    def selected_models(self) -> tuple[ModelSpec, ...]:
+        if not self.select:
+            return self.models
+        return tuple(m for m in self.models if m.name in self.select)
+
+    def model_seed(self, spec: ModelSpec) -> int:
+        return self.seed if spec.seed is None else spec.seed
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(_drop_none(self.to_dict()))
+
+
+def _drop_none(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _drop_none(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, (list, tuple)):
+        return [_drop_none(v) for v in obj]
+    return obj
+
+
+# --- validation -------------------------------------------------------------------------
+
+_POSITIVE = {"epochs", "batch_size", "hidden", "pool", "n_samples"}
+
+
+def _check_type(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(value, arg, where)
+            except ConfigError as err:
+                errors.append(err)
+        raise errors[0]
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return _build(tp, value, where)
+    if origin is tuple:
+        (item,) = typing.get_args(tp)[:1]
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(_check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp!r}")  # a bug here, not the user's
+
+
+def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    prefix = f"{where}." if where else ""
+    if unknown:
+        raise ConfigError(
+            f"unknown key {', '.join(prefix + k for k in unknown)}; "
+            f"valid keys{' in ' + where if where else ''}: {', '.join(fields)}"
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        if name in raw:
+            value = _check_type(raw[name], hints[name], prefix + name)
+            if name in _POSITIVE and isinstance(value, int) and value < 1:
+                raise ConfigError(f"{prefix}{name} must be >= 1, got {value}")
+            kwargs[name] = value
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing key {prefix}{name}")
+    return cls(**kwargs)
+
+
+def _validate_semantics(cfg: ExperimentConfig, source: str) -> None:
+    from spikebench.models.registry import list_models, model_hparams
+    from spikebench.training.loop import LR_SCHEDULES
+
+    if not cfg.models:
+        raise ConfigError(f"{source}: the experiment lists no [[models]]")
+    names = [m.name for m in cfg.models]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"{source}: model names must be unique; repeated: {', '.join(dupes)}")
+    for n in cfg.select:
+        if n not in names:
+            raise ConfigError(f"{source}: select names unknown model {n!r}; models: {', '.join(names)}")
+    d = cfg.data
+    if d.dt <= 0 or d.t_max <= 0 or d.dt > d.t_max:
+        raise ConfigError(f"{source}: need 0 < data.dt <= data.t_max, got dt={d.dt}, t_max={d.t_max}")
+    if not 0.0 < d.val_fraction < 1.0:
+        raise ConfigError(f"{source}: data.val_fraction must be in (0, 1), got {d.val_fraction}")
+    inf = cfg.inference
+    if inf.batch_size < 1 or inf.warmup_batches < 0 or inf.max_batches < 0 or inf.latency_samples < 1:
+        raise ConfigError(f"{source}: inference needs batch_size >= 1, warmup_batches >= 0, "
+                          "max_batches >= 0, latency_samples >= 1")
+    for m in cfg.models:
+        where = f"{source}: models.{m.name}"
+        if m.model not in list_models():
+            raise ConfigError(f"{where}.model: unknown model {m.model!r}; registered: {', '.join(list_models())}")
+        valid = model_hparams(m.model)
+        bad = sorted(set(m.hparams) - set(valid))
+        if bad:
+            raise ConfigError(f"{where}.hparams: unknown option {', '.join(bad)}; "
+                              f"valid: {', '.join(sorted(valid))}")
+        if "hidden" in m.hparams or "engine" in m.hparams:
+            raise ConfigError(f"{where}.hparams: set hidden and engine on the model, not in hparams")
+        if m.engine is not None and "engine" not in valid:
+            raise ConfigError(f"{where}.engine: model {m.model!r} has no engine option; remove it")
+        if m.lr <= 0:
+            raise ConfigError(f"{where}.lr must be > 0, got {m.lr}")
+        if m.schedule not in LR_SCHEDULES:
+            raise ConfigError(f"{where}.schedule: unknown {m.schedule!r}; valid: {', '.join(LR_SCHEDULES)}")
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: TOML if it parses (numbers, booleans, quoted strings, lists), else the raw string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Return a copy of the raw config dict with each ``key=value`` applied."""
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        value = parse_value(text.strip())
+        parts = key.split(".")
+        if parts[0] == "models":
+            if len(parts) < 3:
+                raise ConfigError(f"--set {key}: use models.NAME.KEY (NAME a model or *)")
+            models = raw.get("models", [])
+            targets = models if parts[1] == "*" else [m for m in models if m.get("name") == parts[1]]
+            if not targets:
+                names = ", ".join(str(m.get("name")) for m in models)
+                raise ConfigError(f"--set {key}: no model named {parts[1]!r}; models: {names}")
+            for target in targets:
+                _set_path(target, parts[2:], value, key)
+        else:
+            _set_path(raw, parts, value, key)
+    return raw
+
+
+def _set_path(node: dict[str, Any], parts: list[str], value: Any, key: str) -> None:
+    for p in parts[:-1]:
+        child = node.setdefault(p, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {key}: {p!r} is not a table")
+        node = child
+    node[parts[-1]] = value
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "experiment") -> ExperimentConfig:
+    """Validate a raw dict (as read from TOML) into an :class:`ExperimentConfig`."""
+    raw = dict(raw)
+    raw["models"] = raw.get("models", [])
+    if not isinstance(raw["models"], list):
+        raise ConfigError(f"{source}: models must be an array of tables ([[models]])")
+    try:
+        models = [
+            _check_type(m, ModelSpec, f"models.{m.get('name', i) if isinstance(m, dict) else i}")
+            for i, m in enumerate(raw["models"])
+        ]
+        cfg = _build(ExperimentConfig, {**raw, "models": ()}, "")
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    cfg = dataclasses.replace(cfg, models=tuple(models))
+    _validate_semantics(cfg, source)
+    return cfg
+
+
+def resolve_experiment_path(experiment: str) -> Path:
+    """``seed`` -> ``configs/seed.toml``; a path to a ``.toml`` file is used as is."""
+    path = Path(experiment)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"{path}: experiment file not found")
+        return path
+    path = CONFIG_DIR / f"{experiment}.toml"
+    if not path.is_file():
+        known = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+        raise ConfigError(f"unknown experiment {experiment!r}; known: {', '.join(known) or '(none)'}"
+                          " (or give a path to a .toml file)")
+    return path
+
+
+def load_experiment(experiment: str, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Read an experiment by name or path, apply ``--set`` overrides, validate."""
+    path = resolve_experiment_path(experiment)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    return config_from_dict(apply_overrides(raw, overrides), str(path))

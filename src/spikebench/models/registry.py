@@ -1,0 +1,72 @@
+"""A registry of models by name (timm style).
+
+``@register_model("name")`` on a builder ``f(*, n_in, n_classes, n_steps, **hparams)``
+adds it; :func:`create_model` builds one by name and checks the hyper-parameters against
+the builder's signature, so an unknown name or option is a
+:class:`~spikebench.errors.ConfigError` that lists the valid ones instead of being
+silently ignored.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from spikebench.errors import ConfigError
+
+_REQUIRED = ("n_in", "n_classes", "n_steps")
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: register ``builder`` under ``name`` (names are unique)."""
+
+    def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        params = inspect.signature(builder).parameters
+        missing = [p for p in _REQUIRED if p not in params]
+        if missing:
+            raise TypeError(f"model builder {name!r} must accept {', '.join(missing)}")
+        _REGISTRY[name] = builder
+        return builder
+
+    return decorate
+
+
+def _load_families() -> None:
+    # Importing the family modules runs their @register_model decorators.
+    from spikebench.models import ann, cnn, snn  # noqa: F401
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, sorted."""
+    _load_families()
+    return sorted(_REGISTRY)
+
+
+def model_hparams(name: str) -> dict[str, Any]:
+    """The hyper-parameters model ``name`` accepts, with their defaults."""
+    _load_families()
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown model {name!r}; registered models: {', '.join(sorted(_REGISTRY))}")
+    params = inspect.signature(_REGISTRY[name]).parameters
+    return {k: p.default for k, p in params.items() if k not in _REQUIRED}
+
+
+def create_model(name: str, *, n_in: int, n_classes: int, n_steps: int, **hparams: Any) -> nn.Module:
+    """Build registered model ``name`` for inputs ``[n_steps, B, n_in]`` and ``n_classes``."""
+    valid = model_hparams(name)
+    unknown = sorted(set(hparams) - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"model {name!r} has no option {', '.join(map(repr, unknown))}; "
+            f"valid options: {', '.join(sorted(valid)) or '(none)'}"
+        )
+    try:
+        return _REGISTRY[name](n_in=n_in, n_classes=n_classes, n_steps=n_steps, **hparams)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"model {name!r}: {err}") from err

@@ -1,0 +1,127 @@
+"""Training as a library: one epoch of training, one evaluation for validation and test.
+
+Batches are ``(x float32 [T, B, C], y int64 [B])`` (time-major), as yielded by
+``BinnedSplit.batches``; models return :class:`~spikebench.models.base.ModelOutput`.
+Accuracy counts correct predictions over the whole split (not a mean of per-batch
+means). The learning-rate schedules are pure functions of the epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from spikebench.errors import TrainingError
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """Mean training loss (per sample) and training accuracy of one epoch."""
+
+    loss: float
+    accuracy: float
+    n_samples: int
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Accuracy over a whole split and its confusion matrix (rows: true, cols: predicted)."""
+
+    accuracy: float
+    n_correct: int
+    n_samples: int
+    loss: float
+    confusion: np.ndarray
+
+
+def constant_lr(epoch: int, *, base_lr: float, epochs: int) -> float:
+    """The same learning rate every epoch (the original study: plain Adam)."""
+    return base_lr
+
+
+def cosine_lr(epoch: int, *, base_lr: float, epochs: int, min_lr: float = 0.0) -> float:
+    """Cosine decay from ``base_lr`` at epoch 0 towards ``min_lr`` at epoch ``epochs``."""
+    return min_lr + 0.5 * (base_lr - min_lr) * (1.0 + math.cos(math.pi * epoch / max(epochs, 1)))
+
+
+LR_SCHEDULES: dict[str, Callable[..., float]] = {"constant": constant_lr, "cosine": cosine_lr}
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def _to(x: torch.Tensor, y: torch.Tensor, device: torch.device | str | None):
+    if device is None:
+        return x, y
+    return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    batches: Batches,
+    optimizer: torch.optim.Optimizer,
+    *,
+    device: torch.device | str | None = None,
+    on_batch: Callable[[], None] | None = None,
+) -> EpochStats:
+    """One pass over ``batches`` with cross-entropy loss; raises TrainingError on NaN loss."""
+    model.train()
+    total_loss = torch.zeros((), dtype=torch.float64)
+    correct = 0
+    seen = 0
+    for step, (x, y) in enumerate(batches):
+        x, y = _to(x, y, device)
+        logits = model(x).logits
+        loss = nn.functional.cross_entropy(logits, y)
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"training loss became {loss.item()} at batch {step} of this epoch; "
+                "lower the learning rate (--set models.NAME.lr=...) or check the input data"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        n = y.shape[0]
+        total_loss += loss.detach().double().cpu() * n
+        correct += int((logits.detach().argmax(1) == y).sum())
+        seen += n
+        if on_batch is not None:
+            on_batch()
+    if seen == 0:
+        raise TrainingError("the training split yielded no batches")
+    return EpochStats(float(total_loss) / seen, correct / seen, seen)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    batches: Batches,
+    n_classes: int,
+    *,
+    device: torch.device | str | None = None,
+) -> EvalResult:
+    """Accuracy, mean loss and confusion matrix of ``model`` over all of ``batches``."""
+    model.eval()
+    confusion = torch.zeros(n_classes, n_classes, dtype=torch.int64)
+    total_loss = 0.0
+    for x, y in batches:
+        x, y = _to(x, y, device)
+        logits = model(x).logits
+        total_loss += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+        pred = logits.argmax(1)
+        confusion += torch.bincount(
+            (y * n_classes + pred).cpu(), minlength=n_classes * n_classes
+        ).reshape(n_classes, n_classes)
+    n = int(confusion.sum())
+    correct = int(confusion.diagonal().sum())
+    return EvalResult(correct / n if n else float("nan"), correct, n,
+                      total_loss / n if n else float("nan"), confusion.numpy())
