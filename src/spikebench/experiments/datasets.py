@@ -1,0 +1,148 @@
+"""Which files an experiment trains on, and the binned train / validation / test splits.
+
+``--dataset`` names: ``digits`` (the embedded spoken-digits set, made on first use under
+``data_root()/digits``), ``shd`` / ``ssc`` (the official files, fetched beforehand with
+``spikebench data fetch``), or a folder holding ``<name>_train.h5`` and
+``<name>_test.h5`` (and optionally ``<name>_valid.h5``) in the SHD schema.
+
+Validation is the data set's own validation file when it has one (SSC); otherwise whole
+speakers held out of the training file (``spikebench.data.splits.speaker_holdout``), so
+no speaker of the validation split is seen in training. The test file is only read here
+and evaluated once, at the end of training. Binned splits are ``[T, B, C]`` time-major.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spikebench.errors import ConfigError, DataError
+from spikebench.experiments.config import DataSpec
+
+
+@dataclass(frozen=True)
+class DatasetFiles:
+    """The HDF5 files (SHD schema) of one data set."""
+
+    name: str
+    train: Path
+    test: Path
+    valid: Path | None = None
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Binned splits ready for training (``BinnedSplit`` objects) and what describes them."""
+
+    files: DatasetFiles
+    train: Any
+    val: Any
+    test: Any
+    n_classes: int
+    keys: tuple[str, ...]
+    val_speakers: tuple[int, ...]
+
+    @property
+    def n_steps(self) -> int:
+        return self.train.n_steps
+
+    @property
+    def n_channels(self) -> int:
+        return self.train.n_channels
+
+
+def _folder_dataset(folder: Path) -> DatasetFiles:
+    if not folder.is_dir():
+        raise ConfigError(f"--dataset {folder}: not digits, shd, ssc or an existing folder")
+    names = sorted(p.name[: -len("_train.h5")] for p in folder.glob("*_train.h5"))
+    complete = [n for n in names if (folder / f"{n}_test.h5").is_file()]
+    if not complete:
+        raise DataError(f"{folder}: no <name>_train.h5 with a matching <name>_test.h5")
+    if len(complete) > 1:
+        raise DataError(f"{folder}: several data sets ({', '.join(complete)}); "
+                        "put each pair in its own folder")
+    name = complete[0]
+    valid = folder / f"{name}_valid.h5"
+    return DatasetFiles(name, folder / f"{name}_train.h5", folder / f"{name}_test.h5",
+                        valid if valid.is_file() else None)
+
+
+def _fetched_dataset(name: str, root: Path) -> DatasetFiles:
+    for folder in (root / name, root):
+        train, test = folder / f"{name}_train.h5", folder / f"{name}_test.h5"
+        if train.is_file() and test.is_file():
+            valid = folder / f"{name}_valid.h5"
+            return DatasetFiles(name, train, test, valid if valid.is_file() else None)
+    raise DataError(f"{name.upper()} is not under {root / name}: run "
+                    f"`spikebench data fetch {name} --root {root}` first")
+
+
+def resolve_dataset(dataset: str, root: str | Path | None = None, *,
+                    progress: Any = None) -> DatasetFiles:
+    """The files for ``dataset`` (``digits`` is made here when missing)."""
+    from spikebench.data.paths import data_root
+
+    if dataset == "digits":
+        from spikebench.audio.digits import make_digits
+
+        train, test = make_digits(data_root(root) / "digits", progress=progress)
+        return DatasetFiles("digits", Path(train), Path(test))
+    if dataset in ("shd", "ssc"):
+        return _fetched_dataset(dataset, data_root(root))
+    return _folder_dataset(Path(dataset))
+
+
+def prepare_data(files: DatasetFiles, spec: DataSpec, *, seed: int = 0,
+                 cache_dir: str | Path | None = None) -> PreparedData:
+    """Bin the files by ``spec`` (cached) and hold out validation speakers."""
+    from spikebench.data.binning import BinSpec
+    from spikebench.data.cache import load_binned
+    from spikebench.data.splits import speaker_holdout
+
+    bins = BinSpec(dt=spec.dt, t_max=spec.t_max, pool=spec.pool, binary=spec.binary)
+    full = load_binned(files.train, bins, cache_dir)
+    test = load_binned(files.test, bins, cache_dir)
+    if files.valid is not None:
+        train, val = full, load_binned(files.valid, bins, cache_dir)
+    else:
+        train_idx, val_idx = speaker_holdout(
+            full.speakers, n_val_speakers=spec.n_val_speakers or None,
+            val_fraction=spec.val_fraction, seed=seed,
+        )
+        if len(train_idx) == 0 or len(val_idx) == 0:
+            raise DataError(f"{files.train}: cannot hold out whole speakers for validation "
+                            f"({len(np.unique(full.speakers))} speaker(s) in the file)")
+        train, val = full.subset(train_idx), full.subset(val_idx)
+    labels = np.concatenate([np.asarray(s.labels) for s in (train, val, test)])
+    keys = tuple(full.keys)
+    n_classes = max(len(keys), int(labels.max()) + 1)
+    if test.n_channels != train.n_channels:
+        raise DataError(f"{files.test}: {test.n_channels} channels, but {files.train} has "
+                        f"{train.n_channels}")
+    return PreparedData(files, train, val, test, n_classes, keys,
+                        tuple(int(s) for s in np.unique(val.speakers)))
+
+
+def sample_events(test_file: Path, n: int) -> dict[str, np.ndarray]:
+    """Events of ``n`` test samples (distinct classes first) for spike rasters.
+
+    Returns ``times`` (float32 s), ``units``, ``offsets`` [n + 1], ``labels``, ``keys``.
+    """
+    from spikebench.data.shd import read_shd
+
+    data = read_shd(test_file)
+    _, first = np.unique(data.labels, return_index=True)
+    order = list(np.sort(first)) + [i for i in range(len(data)) if i not in set(first)]
+    chosen = order[: min(n, len(data))]
+    times, units = zip(*(data.sample(i) for i in chosen)) if chosen else ((), ())
+    lengths = [len(t) for t in times]
+    return {
+        "times": np.concatenate(times).astype(np.float32) if chosen else np.zeros(0, np.float32),
+        "units": np.concatenate(units).astype(np.uint16) if chosen else np.zeros(0, np.uint16),
+        "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        "labels": np.asarray(data.labels)[chosen].astype(np.int64),
+        "keys": np.asarray(data.keys, dtype=str),
+    }
