@@ -85,7 +85,8 @@ def test_snn_neuron_updates_and_firing_rate() -> None:
     assert model.training, "measure_efficiency must restore the training mode"
     assert not any(m._forward_hooks for m in model.modules()), "hooks must be removed"
     model.eval()
-    spikes = model(x).spikes
+    with torch.no_grad():
+        spikes = model(x).spikes
     total_spikes = sum(float(s.sum()) for s in spikes)
     assert total_spikes > 0
     t, n = x.shape[:2]
@@ -97,6 +98,8 @@ def test_snn_neuron_updates_and_firing_rate() -> None:
     assert res["synops"]["effective_mac"] == 0
     assert res["synops"]["effective_ac"] == pytest.approx(res["synops"]["synaptic_events"])
     assert res["energy"]["loihi"]["total_j"] > 0
+    assert res["constants"]["loihi_synaptic_op"]["value"] == pytest.approx(23.6)
+    assert res["constants"]["cmos45nm_mac"]["unit"] == "pJ"
     json.dumps(res)
 
 

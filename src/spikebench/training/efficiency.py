@@ -325,8 +325,9 @@ def measure_efficiency(
         ``connection_sparsity``, ``activation_sparsity``, ``synops`` (``effective_mac``,
         ``effective_ac``, ``effective_total``, ``dense``, ``synaptic_events``),
         ``neuron_updates`` (``total``, ``active``, ``inactive``), ``spikes_per_sample``,
-        ``firing_rate_hz``, ``layers`` (the same counts per layer) and ``energy``
-        (:func:`estimate_energy`).
+        ``firing_rate_hz``, ``layers`` (the same counts per layer), ``energy``
+        (:func:`estimate_energy`, joules per sample) and ``constants``
+        (:func:`energy_constants`, the per-operation energies with their sources).
     """
     recorder = _Recorder(model)
     was_training = model.training
@@ -413,6 +414,27 @@ def measure_efficiency(
         "firing_rate_hz": rate,
         "layers": layers,
         "energy": estimate_energy(counts),
+        "constants": energy_constants(),
+    }
+
+
+def energy_constants(table: dict[str, dict[str, Any]] = ENERGY_TABLE) -> dict[str, dict[str, Any]]:
+    """The per-operation energies behind :func:`estimate_energy`, in pJ, each with its source."""
+    cmos, loihi = table["cmos45nm"], table["loihi"]
+
+    def pj(value: float, source: str) -> dict[str, Any]:
+        return {"value": value / PJ, "unit": "pJ", "source": source}
+
+    return {
+        "cmos45nm_mac": pj(cmos["mac_j"], cmos["source"]),
+        "cmos45nm_ac": pj(cmos["ac_j"], cmos["source"]),
+        "cmos45nm_neuron_update": {
+            "value": CMOS_MAC_PER_NEURON_UPDATE, "unit": "MAC",
+            "source": "spikebench: CUBA kernel's membrane step and current decay",
+        },
+        "loihi_synaptic_op": pj(loihi["synop_j"], loihi["source"]),
+        "loihi_neuron_update_active": pj(loihi["neuron_update_active_j"], loihi["source"]),
+        "loihi_neuron_update_inactive": pj(loihi["neuron_update_inactive_j"], loihi["source"]),
     }
 
 
@@ -432,17 +454,9 @@ def estimate_energy(counts: dict[str, Any], table: dict[str, dict[str, Any]] = E
             "synaptic_j": synaptic,
             "neuron_j": neuron,
             "total_j": synaptic + neuron,
-            "mac_per_neuron_update": CMOS_MAC_PER_NEURON_UPDATE,
             "source": cmos["source"],
         },
         "loihi": None,
-        "constants": {
-            "cmos45nm_mac_j": cmos["mac_j"],
-            "cmos45nm_ac_j": cmos["ac_j"],
-            "loihi_synop_j": loihi["synop_j"],
-            "loihi_neuron_update_active_j": loihi["neuron_update_active_j"],
-            "loihi_neuron_update_inactive_j": loihi["neuron_update_inactive_j"],
-        },
     }
     if counts["spiking"] and counts["synaptic_events"] is not None:
         active = counts["active_neuron_updates"]
