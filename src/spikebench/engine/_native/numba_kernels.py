@@ -1,0 +1,2 @@
+def warm_up():
+    raise ImportError("not written yet")

@@ -1,0 +1,313 @@
+"""Spiking layers: modules that own the weights and run a kernel over a whole sequence.
+
+Every layer takes and returns time-major tensors ``[T, B, N]`` (time steps, batch,
+neurons); time constants and ``dt`` are in seconds. The input projection ``self.linear``
+is applied to all ``T`` steps at once (one matrix product), then the neuron dynamics run
+as one fused scan (:mod:`~spikebench.engine.lif`, :mod:`~spikebench.engine.li`,
+:mod:`~spikebench.engine.adlif` hold the equations). ``step_sequence(x, state)`` runs a
+chunk (``T >= 1``) from a carried state and returns the new state, so streaming in
+chunks gives exactly the result of one call on the whole sequence.
+
+Backends: ``"auto"`` (the fastest fused path for the tensor's device: the compiled numba
+loop on CPU when numba works, else ``"torch"``), ``"torch"`` (fused scan in PyTorch
+ops with a hand-written backward; any device), ``"norse"`` (the reference: Norse's
+``LIFCell`` / ``LIFRecurrentCell`` / ``LICell`` called step by step with the input
+projection inside the loop, as the original study ran it).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+
+from spikebench.engine.adlif import AdLIFParams, AdLIFState, adlif_initial_state, adlif_scan
+from spikebench.engine.li import LIParams, LIState, li_initial_state, li_scan
+from spikebench.engine.lif import LIFParams, LIFState, lif_initial_state, lif_scan
+from spikebench.engine.surrogate import check_surrogate
+from spikebench.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+BACKENDS: tuple[str, ...] = ("auto", "torch", "norse")
+
+
+def _check_backend(backend: str, allowed: tuple[str, ...] = BACKENDS) -> str:
+    if backend not in allowed:
+        raise ConfigError(f"engine backend {backend!r} is unknown; choose one of {', '.join(allowed)}")
+    return backend
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """The kernel implementation a backend runs on ``device``: "numba", "torch" or "norse"."""
+    if backend == "auto":
+        if device.type == "cpu":
+            from spikebench.engine import _native
+
+            if _native.numba_available():
+                return "numba"
+        return "torch"
+    return backend
+
+
+_warned_norse_surrogate = False
+
+
+def _warn_norse_surrogate(surrogate: str) -> None:
+    global _warned_norse_surrogate
+    if surrogate != "norse-superspike" and not _warned_norse_surrogate:
+        _warned_norse_surrogate = True
+        log.warning(
+            "backend 'norse' uses Norse's SuperSpike, whose backward ignores alpha "
+            "(surrogate 'norse-superspike'), not %r", surrogate,
+        )
+
+
+def _scalar(value: float, like: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(value, dtype=like.dtype, device=like.device)
+
+
+class LIF(nn.Module):
+    """Current-based LIF layer (Norse ``LIFCell`` dynamics), optionally recurrent.
+
+    ``forward(x [T, B, n_in]) -> spikes [T, B, n_out]``. Owns ``linear``
+    (``nn.Linear(n_in, n_out)``) and, if ``recurrent``, ``recurrent``
+    (``nn.Linear(n_out, n_out, bias=False)``, autapses included). ``detach_reset``
+    defaults to Norse's choice: differentiated reset for the feed-forward cell, detached
+    for the recurrent cell. Equations: :mod:`spikebench.engine.lif`.
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        *,
+        recurrent: bool = False,
+        bias: bool = True,
+        tau_syn: float = 5e-3,
+        tau_mem: float = 1e-2,
+        v_th: float = 1.0,
+        v_reset: float = 0.0,
+        v_leak: float = 0.0,
+        dt: float = 1e-3,
+        surrogate: str = "superspike",
+        alpha: float = 100.0,
+        backend: str = "auto",
+        detach_reset: bool | None = None,
+    ) -> None:
+        super().__init__()
+        check_surrogate(surrogate, alpha)
+        self.backend = _check_backend(backend)
+        self.n_in, self.n_out = n_in, n_out
+        self.linear = nn.Linear(n_in, n_out, bias=bias)
+        self.recurrent = nn.Linear(n_out, n_out, bias=False) if recurrent else None
+        self.p = LIFParams(
+            tau_syn=float(tau_syn), tau_mem=float(tau_mem), v_th=float(v_th),
+            v_reset=float(v_reset), v_leak=float(v_leak), dt=float(dt),
+            surrogate=surrogate, alpha=float(alpha),
+            detach_reset=bool(recurrent) if detach_reset is None else bool(detach_reset),
+        )
+
+    def extra_repr(self) -> str:
+        p = self.p
+        return (
+            f"tau_syn={p.tau_syn}, tau_mem={p.tau_mem}, v_th={p.v_th}, dt={p.dt}, "
+            f"surrogate={p.surrogate!r}, alpha={p.alpha}, backend={self.backend!r}"
+        )
+
+    def initial_state(self, batch: int, *, dtype=torch.float32, device=None) -> LIFState:
+        return lif_initial_state(batch, self.n_out, self.p, dtype=dtype, device=device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.step_sequence(x)[0]
+
+    def step_sequence(
+        self, x: torch.Tensor, state: LIFState | None = None
+    ) -> tuple[torch.Tensor, LIFState]:
+        """Run chunk ``x [T, B, n_in]`` from ``state`` (rest if None): ``(spikes, state)``."""
+        if state is None:
+            state = self.initial_state(x.shape[1], dtype=x.dtype, device=x.device)
+        impl = resolve_backend(self.backend, x.device)
+        if impl == "norse":
+            return self._norse(x, state)
+        current = self.linear(x)  # [T, B, n_out], one GEMM for all steps
+        rec = self.recurrent.weight if self.recurrent is not None else None
+        z, _, new_state = lif_scan(current, state, self.p, rec, impl=impl)
+        return z, new_state
+
+    def _norse(self, x: torch.Tensor, state: LIFState) -> tuple[torch.Tensor, LIFState]:
+        from norse.torch.functional.lif import LIFFeedForwardState, LIFParameters
+        from norse.torch.functional.lif import LIFState as NorseLIFState
+        from norse.torch.module.lif import LIFCell, LIFRecurrentCell
+
+        _warn_norse_surrogate(self.p.surrogate)
+        p = self.p
+        np_ = LIFParameters(
+            tau_syn_inv=_scalar(1.0 / p.tau_syn, x), tau_mem_inv=_scalar(1.0 / p.tau_mem, x),
+            v_leak=_scalar(p.v_leak, x), v_th=_scalar(p.v_th, x), v_reset=_scalar(p.v_reset, x),
+            method="super", alpha=_scalar(p.alpha, x),
+        )
+        outputs = []
+        if self.recurrent is None:
+            cell = LIFCell(np_, dt=p.dt)
+            s = LIFFeedForwardState(v=state.v, i=state.i)
+            z = state.z
+            for t in range(x.shape[0]):
+                z, s = cell(self.linear(x[t]), s)
+                outputs.append(z)
+            new_state = LIFState(s.v, s.i, z)
+        else:
+            w_in = self.linear.weight
+            if self.linear.bias is not None:
+                # LIFRecurrentCell has no bias: append a constant-1 input carrying it.
+                w_in = torch.cat([w_in, self.linear.bias.unsqueeze(1)], dim=1)
+                x = torch.cat([x, x.new_ones(*x.shape[:-1], 1)], dim=-1)
+            cell = LIFRecurrentCell(
+                w_in.shape[1], self.n_out, np_, input_weights=w_in,
+                recurrent_weights=self.recurrent.weight, autapses=True, dt=p.dt,
+            )
+            s = NorseLIFState(z=state.z, v=state.v, i=state.i)
+            for t in range(x.shape[0]):
+                z, s = cell(x[t], s)
+                outputs.append(z)
+            new_state = LIFState(s.v, s.i, s.z)
+        return torch.stack(outputs), new_state
+
+
+class LI(nn.Module):
+    """Leaky-integrator readout (Norse ``LICell`` dynamics) with its own ``linear``.
+
+    ``forward(x [T, B, n_in]) -> membrane [T, B, n_out]``. Equations:
+    :mod:`spikebench.engine.li`.
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        *,
+        bias: bool = True,
+        tau_syn: float = 5e-3,
+        tau_mem: float = 1e-2,
+        v_leak: float = 0.0,
+        dt: float = 1e-3,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        self.backend = _check_backend(backend)
+        self.n_in, self.n_out = n_in, n_out
+        self.linear = nn.Linear(n_in, n_out, bias=bias)
+        self.p = LIParams(tau_syn=float(tau_syn), tau_mem=float(tau_mem), v_leak=float(v_leak), dt=float(dt))
+
+    def extra_repr(self) -> str:
+        p = self.p
+        return f"tau_syn={p.tau_syn}, tau_mem={p.tau_mem}, dt={p.dt}, backend={self.backend!r}"
+
+    def initial_state(self, batch: int, *, dtype=torch.float32, device=None) -> LIState:
+        return li_initial_state(batch, self.n_out, self.p, dtype=dtype, device=device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.step_sequence(x)[0]
+
+    def step_sequence(
+        self, x: torch.Tensor, state: LIState | None = None
+    ) -> tuple[torch.Tensor, LIState]:
+        """Run chunk ``x [T, B, n_in]`` from ``state`` (rest if None): ``(membrane, state)``."""
+        if state is None:
+            state = self.initial_state(x.shape[1], dtype=x.dtype, device=x.device)
+        impl = resolve_backend(self.backend, x.device)
+        if impl == "norse":
+            return self._norse(x, state)
+        return li_scan(self.linear(x), state, self.p, impl=impl)
+
+    def _norse(self, x: torch.Tensor, state: LIState) -> tuple[torch.Tensor, LIState]:
+        from norse.torch.functional.leaky_integrator import LIParameters
+        from norse.torch.functional.leaky_integrator import LIState as NorseLIState
+        from norse.torch.module.leaky_integrator import LICell
+
+        p = self.p
+        cell = LICell(
+            LIParameters(
+                tau_syn_inv=_scalar(1.0 / p.tau_syn, x), tau_mem_inv=_scalar(1.0 / p.tau_mem, x),
+                v_leak=_scalar(p.v_leak, x),
+            ),
+            dt=p.dt,
+        )
+        s = NorseLIState(v=state.v, i=state.i)
+        outputs = []
+        for t in range(x.shape[0]):
+            v, s = cell(self.linear(x[t]), s)
+            outputs.append(v)
+        return torch.stack(outputs), LIState(s.v, s.i)
+
+
+class AdLIF(nn.Module):
+    """Adaptive LIF layer (Bittar & Garner 2022), optionally recurrent.
+
+    ``forward(x [T, B, n_in]) -> spikes [T, B, n_out]``. Owns ``linear`` and, if
+    ``recurrent``, ``recurrent`` (as :class:`LIF`), plus per-neuron learnable
+    ``decay_mem``, ``decay_adapt``, ``a``, ``b`` (``[n_out]``), initialised uniformly in
+    the given ranges and clamped to them in every forward pass (time constants in
+    seconds, converted with ``dt``). Norse has no such model, so backend ``"norse"`` is
+    refused. Equations: :mod:`spikebench.engine.adlif`.
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        *,
+        recurrent: bool = False,
+        bias: bool = True,
+        tau_mem: tuple[float, float] = (5e-3, 25e-3),
+        tau_adapt: tuple[float, float] = (30e-3, 350e-3),
+        a_range: tuple[float, float] = (-1.0, 1.0),
+        b_range: tuple[float, float] = (0.0, 2.0),
+        v_th: float = 1.0,
+        dt: float = 1e-3,
+        surrogate: str = "superspike",
+        alpha: float = 100.0,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        check_surrogate(surrogate, alpha)
+        self.backend = _check_backend(backend, ("auto", "torch"))
+        for name, (lo, hi) in {"tau_mem": tau_mem, "tau_adapt": tau_adapt, "a_range": a_range,
+                               "b_range": b_range}.items():
+            if not lo <= hi:
+                raise ConfigError(f"AdLIF {name} must be (low, high) with low <= high, got {(lo, hi)}")
+        if min(tau_mem) <= 0 or min(tau_adapt) <= 0 or dt <= 0:
+            raise ConfigError("AdLIF time constants and dt must be > 0 seconds")
+        self.n_in, self.n_out = n_in, n_out
+        self.linear = nn.Linear(n_in, n_out, bias=bias)
+        self.recurrent = nn.Linear(n_out, n_out, bias=False) if recurrent else None
+        self.dt = float(dt)
+        self.p = AdLIFParams(v_th=float(v_th), surrogate=surrogate, alpha=float(alpha))
+        self.limits = {
+            "decay_mem": tuple(float(torch.tensor(-dt / t).exp()) for t in tau_mem),
+            "decay_adapt": tuple(float(torch.tensor(-dt / t).exp()) for t in tau_adapt),
+            "a": (float(a_range[0]), float(a_range[1])),
+            "b": (float(b_range[0]), float(b_range[1])),
+        }
+        for name, (lo, hi) in self.limits.items():
+            self.register_parameter(name, nn.Parameter(torch.empty(n_out).uniform_(lo, hi)))
+
+    def extra_repr(self) -> str:
+        return f"dt={self.dt}, v_th={self.p.v_th}, surrogate={self.p.surrogate!r}, backend={self.backend!r}"
+
+    def initial_state(self, batch: int, *, dtype=torch.float32, device=None) -> AdLIFState:
+        return adlif_initial_state(batch, self.n_out, dtype=dtype, device=device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.step_sequence(x)[0]
+
+    def step_sequence(
+        self, x: torch.Tensor, state: AdLIFState | None = None
+    ) -> tuple[torch.Tensor, AdLIFState]:
+        """Run chunk ``x [T, B, n_in]`` from ``state`` (rest if None): ``(spikes, state)``."""
+        if state is None:
+            state = self.initial_state(x.shape[1], dtype=x.dtype, device=x.device)
+        clamped = [getattr(self, name).clamp(lo, hi) for name, (lo, hi) in self.limits.items()]
+        rec = self.recurrent.weight if self.recurrent is not None else None
+        return adlif_scan(self.linear(x), state, *clamped, self.p, rec)

@@ -1,0 +1,209 @@
+r"""Current-based leaky integrate-and-fire (LIF) neurons: a fused scan over time.
+
+Layout: time-major, the input current ``I`` is ``[T, B, N]`` (time steps, batch,
+neurons); the state tensors are ``[B, N]``. Time constants and ``dt`` are in seconds;
+voltages and currents are in the model's arbitrary units (threshold 1 by default).
+
+Equations (Euler step of Norse's ``lif_feed_forward_step`` / ``lif_step``, in the same
+order of operations), with ``a_mem = dt / tau_mem`` and ``a_syn = dt / tau_syn``::
+
+    j_t = i_{t-1} + I_t (+ R z_{t-1} when recurrent)        synaptic current jump
+    u_t = v_{t-1} + a_mem ((v_leak - v_{t-1}) + j_t)        membrane before the spike
+    i_t = j_t - a_syn j_t                                   current decay
+    z_t = H(u_t - v_th)                                     spike (surrogate backward)
+    v_t = (1 - z_t) u_t + z_t v_reset                       reset
+
+The reset's dependence on ``z_t`` is differentiated (Norse's feed-forward ``LIFCell``)
+or detached (Norse's ``LIFRecurrentCell``), selected by ``detach_reset``.
+
+:func:`lif_scan` runs the whole sequence as one autograd node with a hand-written
+backward pass (BPTT with the surrogate gradient), walking time in reverse with the
+adjoint variables of ``v`` and ``i``::
+
+    gz_t = dL/dz_t + gzr_t (+ gv_t (v_reset - u_t) unless detach_reset)
+    gu_t = gv_t (1 - z_t) + gz_t g(u_t - v_th)
+    gj_t = a_mem gu_t + (1 - a_syn) gi_t      -> dL/dI_t
+    gv_{t-1} = (1 - a_mem) gu_t ;  gi_{t-1} = gj_t ;  gzr_{t-1} = gj_t R
+
+and ``dL/dR = sum_t gj_t^T z_{t-1}`` as one matrix product at the end. Two
+implementations of the time loop share this scheme: ``"torch"`` (PyTorch tensor ops, any
+device; the reference fused path) and ``"numba"`` (compiled CPU loop, see
+:mod:`spikebench.engine._native`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from spikebench.engine.surrogate import check_surrogate, surrogate_derivative
+
+
+class LIFParams(NamedTuple):
+    """LIF constants (seconds, model voltage units); defaults equal Norse's ``LIFParameters``."""
+
+    tau_syn: float = 5e-3
+    tau_mem: float = 1e-2
+    v_th: float = 1.0
+    v_reset: float = 0.0
+    v_leak: float = 0.0
+    dt: float = 1e-3
+    surrogate: str = "superspike"
+    alpha: float = 100.0
+    detach_reset: bool = False
+
+    @property
+    def a_mem(self) -> float:
+        # dt * (1 / tau) rather than dt / tau: the same rounding as Norse's dt * tau_mem_inv.
+        return self.dt * (1.0 / self.tau_mem)
+
+    @property
+    def a_syn(self) -> float:
+        return self.dt * (1.0 / self.tau_syn)
+
+
+class LIFState(NamedTuple):
+    """LIF state after a time step, each ``[B, N]``: membrane ``v``, current ``i``, spikes ``z``."""
+
+    v: torch.Tensor
+    i: torch.Tensor
+    z: torch.Tensor
+
+
+def lif_initial_state(
+    batch: int, n: int, p: LIFParams, *, dtype: torch.dtype, device: torch.device | str | None = None
+) -> LIFState:
+    """Resting state: ``v = v_leak``, no current, no spikes (as Norse's initial state)."""
+    return LIFState(
+        v=torch.full((batch, n), float(p.v_leak), dtype=dtype, device=device),
+        i=torch.zeros(batch, n, dtype=dtype, device=device),
+        z=torch.zeros(batch, n, dtype=dtype, device=device),
+    )
+
+
+def _torch_forward(
+    current: torch.Tensor, v: torch.Tensor, i: torch.Tensor, z: torch.Tensor,
+    rec: torch.Tensor | None, p: LIFParams,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Returns spikes Z, post-reset membrane V, pre-reset membrane U (all [T, B, N]), final i."""
+    a_mem, a_syn = p.a_mem, p.a_syn
+    Z = torch.empty_like(current)
+    V = torch.empty_like(current)
+    U = torch.empty_like(current)
+    rec_t = rec.t() if rec is not None else None
+    for t in range(current.shape[0]):
+        j = i + current[t]
+        if rec_t is not None:
+            j = torch.addmm(j, z, rec_t)
+        u = v + a_mem * ((p.v_leak - v) + j)
+        i = j - a_syn * j
+        z = (u > p.v_th).to(u.dtype)
+        v = torch.where(z > 0, torch.full_like(u, p.v_reset), u)
+        U[t] = u
+        Z[t] = z
+        V[t] = v
+    return Z, V, U, i
+
+
+def _torch_backward(
+    U: torch.Tensor, gz_out: torch.Tensor | None, gv_out: torch.Tensor | None,
+    gi: torch.Tensor, rec: torch.Tensor | None, p: LIFParams,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Returns dL/dI [T, B, N] and the adjoints of the initial v, i and (recurrent) z."""
+    a_mem, a_syn = p.a_mem, p.a_syn
+    g_current = torch.empty_like(U)
+    gv = torch.zeros_like(gi)
+    gzr = torch.zeros_like(gi) if rec is not None else None
+    for t in range(U.shape[0] - 1, -1, -1):
+        u = U[t]
+        spiked = u > p.v_th
+        if gv_out is not None:
+            gv = gv + gv_out[t]
+        gz = gz_out[t] if gz_out is not None else torch.zeros_like(u)
+        if gzr is not None:
+            gz = gz + gzr
+        if not p.detach_reset:
+            gz = gz + gv * (p.v_reset - u)
+        gu = torch.where(spiked, torch.zeros_like(u), gv) + gz * surrogate_derivative(
+            u - p.v_th, p.surrogate, p.alpha
+        )
+        gj = a_mem * gu + (1.0 - a_syn) * gi
+        g_current[t] = gj
+        gv = (1.0 - a_mem) * gu
+        gi = gj
+        if rec is not None:
+            gzr = gj @ rec
+    return g_current, gv, gi, gzr
+
+
+_IMPLEMENTATIONS = ("torch", "numba")
+
+
+class _LIFScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, current, v0, i0, z0, rec, p, impl):  # type: ignore[override]
+        if impl == "numba" and rec is None:
+            from spikebench.engine._native import numba_kernels
+
+            Z, V, U, i_last = numba_kernels.lif_forward(current, v0, i0, p)
+        else:
+            Z, V, U, i_last = _torch_forward(current, v0, i0, z0, rec, p)
+        ctx.p = p
+        ctx.impl = impl
+        ctx.has_rec = rec is not None
+        ctx.save_for_backward(U, z0, rec if rec is not None else U.new_empty(0), Z)
+        return Z, V, i_last
+
+    @staticmethod
+    def backward(ctx, gz_out, gv_out, gi_last):  # type: ignore[override]
+        U, z0, rec, Z = ctx.saved_tensors
+        rec = rec if ctx.has_rec else None
+        p = ctx.p
+        gi = gi_last if gi_last is not None else torch.zeros_like(U[0])
+        if gz_out is not None and not gz_out.is_contiguous():
+            gz_out = gz_out.contiguous()
+        if gv_out is not None and not gv_out.is_contiguous():
+            gv_out = gv_out.contiguous()
+        if ctx.impl == "numba" and rec is None:
+            from spikebench.engine._native import numba_kernels
+
+            g_current, gv0, gi0 = numba_kernels.lif_backward(U, gz_out, gv_out, gi, p)
+            gz0 = None
+        else:
+            g_current, gv0, gi0, gz0 = _torch_backward(U, gz_out, gv_out, gi, rec, p)
+        g_rec = None
+        if rec is not None and ctx.needs_input_grad[4]:
+            z_prev = torch.cat([z0.unsqueeze(0), Z[:-1]])  # [T, B, N]
+            n = U.shape[-1]
+            g_rec = g_current.reshape(-1, n).t() @ z_prev.reshape(-1, n)
+        return g_current, gv0, gi0, gz0, g_rec, None, None
+
+
+def lif_scan(
+    current: torch.Tensor,
+    state: LIFState,
+    p: LIFParams,
+    recurrent_weight: torch.Tensor | None = None,
+    *,
+    impl: str = "torch",
+) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
+    """Run the LIF equations over ``current [T, B, N]`` from ``state``.
+
+    ``recurrent_weight`` is ``[N, N]`` (``nn.Linear`` convention: ``R z`` adds
+    ``z @ R.T``). Returns ``(spikes [T, B, N], membrane [T, B, N] after reset,
+    final state)``; gradients flow to ``current``, the initial state and
+    ``recurrent_weight``.
+    """
+    check_surrogate(p.surrogate, p.alpha)
+    if impl not in _IMPLEMENTATIONS:
+        raise ValueError(f"impl must be one of {_IMPLEMENTATIONS}, got {impl!r}")
+    if current.dim() != 3:
+        raise ValueError(f"current must be [T, B, N], got shape {tuple(current.shape)}")
+    current = current.contiguous()
+    dtype = current.dtype
+    v0, i0, z0 = (s.to(dtype).expand_as(current[0]).contiguous() for s in state)
+    if current.shape[0] == 0:
+        return current, current, LIFState(v0, i0, z0)
+    Z, V, i_last = _LIFScan.apply(current, v0, i0, z0, recurrent_weight, p, impl)
+    return Z, V, LIFState(V[-1], i_last, Z[-1])
