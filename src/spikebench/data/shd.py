@@ -130,16 +130,16 @@ def validate(data: SpikeData, source: str | os.PathLike[str] = "<memory>") -> No
         )
     if len(data.speakers) != n:
         raise DataError(f"{where}: {len(data.speakers)} speakers for {n} samples")
-    bad_t = ~np.isfinite(data.times) | (data.times < 0)
-    if bad_t.any():
+    # Reductions first (no temporaries); locate the offending sample only on failure.
+    if data.times.size and not (data.times.min() >= 0 and np.isfinite(data.times.max())):
+        bad_t = ~np.isfinite(data.times) | (data.times < 0)
         e = int(np.flatnonzero(bad_t)[0])
         i = _sample_of(data.offsets, e)
         raise DataError(
             f"{where}: sample {i}: spike time {float(data.times[e])} is negative or not a number"
         )
-    bad_u = data.units >= data.n_channels
-    if bad_u.any():
-        e = int(np.flatnonzero(bad_u)[0])
+    if data.units.size and data.units.max() >= data.n_channels:
+        e = int(np.flatnonzero(data.units >= data.n_channels)[0])
         i = _sample_of(data.offsets, e)
         raise DataError(
             f"{where}: sample {i}: unit {int(data.units[e])} >= channel count {data.n_channels}"
@@ -233,7 +233,7 @@ def _read_open(f: h5py.File, path: Path, n_channels: int) -> SpikeData:
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(t_len, out=offsets[1:])
     times = (
-        np.concatenate(times_rows).astype(np.float32, copy=False)
+        np.concatenate(times_rows, dtype=np.float32, casting="same_kind")
         if n and offsets[-1]
         else np.zeros(0, np.float32)
     )
