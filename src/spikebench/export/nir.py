@@ -1,0 +1,201 @@
+r"""Export a trained spiking model to NIR (Neuromorphic Intermediate Representation).
+
+A NIR graph (package ``nir``) loads in Lava (Loihi 2), SpiNNaker2, Rockpool (Xylo), Spyx,
+snnTorch and Norse. :func:`snn_to_nir` maps spikebench's engine layers onto NIR nodes:
+
+* ``LIF`` -> ``Affine`` (its ``linear``; ``Linear`` when it has no bias) then ``CubaLIF``;
+  a recurrent ``LIF`` becomes a sub-graph ``{input, lif, w_rec (Linear), output}`` with
+  the cycle ``lif -> w_rec -> lif``, the structure snnTorch's importer parses and
+  nirtorch executes with the recurrent input delayed by one step (``z[t-1]``), as the
+  engine does.
+* ``LI`` readout -> ``Affine`` then ``CubaLI`` (the membrane is the output).
+* ``Dropout`` / ``Identity`` are dropped (identity at inference). Anything else (an
+  adaptive LIF, a convolution, a ReLU) has no faithful NIR node here and is an error.
+
+Time: NIR's equations are continuous, in seconds. The model runs one engine step per time
+bin: a layer with integration step ``dt`` and time constant ``tau`` decays by
+``dt / tau`` per bin, so in real time its constant is ``tau * bin_dt / dt`` seconds.
+Those real-time constants are written, and a simulator must step with ``dt = bin_dt``
+(stored in the graph's metadata). Input spikes are binned counts, one value per bin.
+
+The engine's kernel (:mod:`spikebench.engine.lif`), with ``a_syn = dt/tau_syn``,
+``a_mem = dt/tau_mem``: ``j_t = i_{t-1} + I_t``, ``u_t = v_{t-1} + a_mem (v_leak - v_{t-1}
++ j_t)``, ``i_t = (1 - a_syn) j_t``. A forward-Euler step of NIR's
+``tau_syn dI/dt = -I + w_in S`` with step ``bin_dt`` gives
+``I_t = (1 - a_syn) I_{t-1} + a_syn w_in S_t``: with ``w_in = tau_syn' / bin_dt`` (the
+real-time ``tau_syn'``; equal to ``tau_syn / dt``) it equals ``j_t``, and the membrane
+equation with ``r = 1`` equals ``u_t``. This is exactly how Norse's ``from_nir`` steps a
+``CubaLIF`` (``tests/test_nir.py`` checks identical spikes after a round trip).
+
+How the readout becomes class scores (``max``/``mean``/``last`` over time of the
+membrane) is not a NIR node; it is in the metadata as ``spikebench_readout``.
+
+The graph is built by walking the model's layers rather than by ``nirtorch``'s tracer:
+spikebench's layers loop over time inside ``forward``, which ``torch.fx`` cannot trace.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from spikebench.errors import ConfigError
+from spikebench.fileio import atomic_path
+
+_TRANSPARENT = (nn.Dropout, nn.Identity)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().to(torch.float32).numpy().copy()
+
+
+def spiking_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The engine layers of ``model`` in registration order (= forward order for a chain).
+
+    Raises :class:`ConfigError` for anything NIR export cannot represent.
+    """
+    from spikebench.engine.layers import LI, LIF
+
+    layers: list[tuple[str, nn.Module]] = []
+
+    def walk(prefix: str, module: nn.Module) -> None:
+        for name, child in module.named_children():
+            path = f"{prefix}{name}"
+            if isinstance(child, (LIF, LI)):
+                layers.append((path, child))
+            elif isinstance(child, _TRANSPARENT):
+                continue
+            elif isinstance(child, (nn.ModuleList, nn.Sequential)) or (
+                not any(True for _ in child.parameters(recurse=False)) and list(child.children())
+            ):
+                walk(f"{path}.", child)
+            else:
+                raise ConfigError(
+                    f"NIR export: layer {path!r} ({type(child).__name__}) has no NIR "
+                    "equivalent here; only LIF layers and an LI readout can be exported"
+                )
+
+    walk("", model)
+    if not layers or not isinstance(layers[-1][1], LI):
+        raise ConfigError("NIR export needs a spiking model that ends in an LI readout")
+    if any(isinstance(layer, LI) for _, layer in layers[:-1]):
+        raise ConfigError("NIR export: an LI layer is only supported as the final readout")
+    for (name_a, a), (name_b, b) in zip(layers[:-1], layers[1:]):
+        if a.n_out != b.n_in:
+            raise ConfigError(f"NIR export: {name_a} has {a.n_out} outputs but {name_b} takes {b.n_in}")
+    return layers
+
+
+def _affine(linear: nn.Linear) -> Any:
+    import nir
+
+    if linear.bias is None:
+        return nir.Linear(weight=_np(linear.weight))
+    return nir.Affine(weight=_np(linear.weight), bias=_np(linear.bias))
+
+
+def _real_time(tau: float, p: Any, bin_dt: float) -> float:
+    return float(tau) * bin_dt / float(p.dt)
+
+
+def _cuba_lif(layer: nn.Module, bin_dt: float) -> Any:
+    import nir
+
+    p, n = layer.p, layer.n_out
+    tau_syn = _real_time(p.tau_syn, p, bin_dt)
+    return nir.CubaLIF(
+        tau_syn=np.full(n, tau_syn),
+        tau_mem=np.full(n, _real_time(p.tau_mem, p, bin_dt)),
+        r=np.ones(n),
+        v_leak=np.full(n, float(p.v_leak)),
+        v_threshold=np.full(n, float(p.v_th)),
+        v_reset=np.full(n, float(p.v_reset)),
+        w_in=np.full(n, tau_syn / bin_dt),
+    )
+
+
+def _cuba_li(layer: nn.Module, bin_dt: float) -> Any:
+    import nir
+
+    p, n = layer.p, layer.n_out
+    tau_syn = _real_time(p.tau_syn, p, bin_dt)
+    return nir.CubaLI(
+        tau_syn=np.full(n, tau_syn),
+        tau_mem=np.full(n, _real_time(p.tau_mem, p, bin_dt)),
+        r=np.ones(n),
+        v_leak=np.full(n, float(p.v_leak)),
+        w_in=np.full(n, tau_syn / bin_dt),
+    )
+
+
+def _recurrent_subgraph(layer: nn.Module, bin_dt: float) -> Any:
+    import nir
+
+    n = layer.n_out
+    return nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type={"input": np.array([n])}),
+            "lif": _cuba_lif(layer, bin_dt),
+            "w_rec": nir.Linear(weight=_np(layer.recurrent.weight)),
+            "output": nir.Output(output_type={"output": np.array([n])}),
+        },
+        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+    )
+
+
+def snn_to_nir(model: nn.Module, *, bin_dt: float, metadata: dict[str, Any] | None = None) -> Any:
+    """The NIR graph of a spiking ``model`` whose time bins are ``bin_dt`` seconds wide.
+
+    Node names follow the module paths (``hidden.0.linear``, ``hidden.0``, ...,
+    ``out.linear``, ``out``); ``input`` and ``output`` are the graph's ends.
+    """
+    import nir
+
+    if not bin_dt > 0:
+        raise ConfigError(f"NIR export: bin width must be positive, not {bin_dt}")
+    layers = spiking_layers(model)
+    nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array([layers[0][1].n_in])})}
+    edges: list[tuple[str, str]] = []
+    previous = "input"
+    for name, layer in layers:
+        proj = f"{name}.linear"
+        nodes[proj] = _affine(layer.linear)
+        if layer is layers[-1][1]:
+            nodes[name] = _cuba_li(layer, bin_dt)
+        elif getattr(layer, "recurrent", None) is not None:
+            nodes[name] = _recurrent_subgraph(layer, bin_dt)
+        else:
+            nodes[name] = _cuba_lif(layer, bin_dt)
+        edges += [(previous, proj), (proj, name)]
+        previous = name
+    nodes["output"] = nir.Output(output_type={"output": np.array([layers[-1][1].n_out])})
+    edges.append((previous, "output"))
+    meta = {
+        "spikebench_bin_dt": float(bin_dt),
+        "spikebench_readout": str(getattr(model, "readout", "max")),
+        "spikebench_input": "binned spike counts, one value per bin; simulate with dt = bin_dt",
+    }
+    meta.update(metadata or {})
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+
+
+def export_nir(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    bin_dt: float,
+    metadata: dict[str, Any] | None = None,
+) -> Any:
+    """Write :func:`snn_to_nir` of ``model`` to ``path`` (HDF5, atomically); return the graph."""
+    import nir
+
+    graph = snn_to_nir(model, bin_dt=bin_dt, metadata=metadata)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        nir.write(tmp, graph)
+    return graph

@@ -1,0 +1,172 @@
+"""NIR export: round trip through Norse's ``from_nir`` gives the same spikes.
+
+Norse imports ``Affine``, ``Linear`` and ``CubaLIF`` nodes (and recurrent sub-graphs via
+``nirtorch``) but has no importer for ``CubaLI``; :class:`NorseCubaLI` composes one from
+Norse's own ``LIBoxCell`` exactly the way Norse composes its ``CubaLIF`` (synapse, then
+membrane), so the readout is checked too.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import nir
+import numpy as np
+import pytest
+import torch
+
+from spikebench.cli import main
+from spikebench.errors import ConfigError
+from spikebench.export.nir import export_nir, snn_to_nir
+from spikebench.models.registry import create_model
+from spikebench.training.checkpoint import save_checkpoint
+
+norse_nir = pytest.importorskip("norse.torch.utils.import_nir")
+import norse.torch.module.leaky_integrator_box as li_box  # noqa: E402
+import nirtorch  # noqa: E402
+
+
+class NorseCubaLI(torch.nn.Module):
+    def __init__(self, node: nir.CubaLI, dt: float) -> None:
+        super().__init__()
+        f = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+        self.w_in, self.r = f(node.w_in), f(node.r)
+        self.synapse = li_box.LIBoxCell(
+            li_box.LIBoxParameters(tau_mem_inv=1 / f(node.tau_syn), v_leak=torch.zeros_like(self.r)), dt=dt
+        )
+        self.membrane = li_box.LIBoxCell(
+            li_box.LIBoxParameters(tau_mem_inv=1 / f(node.tau_mem), v_leak=f(node.v_leak)), dt=dt
+        )
+
+    def forward(self, x, state=None):
+        state = (None, None) if state is None else state
+        i, s_syn = self.synapse(self.w_in * x, state[0])
+        v, s_mem = self.membrane(self.r * i, state[1])
+        return v, (s_syn, s_mem)
+
+
+def load_with_norse(graph: nir.NIRGraph, dt: float) -> torch.nn.Module:
+    def node_map(node):
+        if isinstance(node, nir.CubaLI):
+            return NorseCubaLI(node, dt)
+        return norse_nir._import_norse_module(node, dt=dt)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # nirtorch.load, what from_nir uses
+        return nirtorch.load(graph, node_map)
+
+
+@torch.no_grad()
+def run_norse(graph: nir.NIRGraph, x: torch.Tensor, dt: float):
+    """Step the Norse module one bin at a time: (spikes per CubaLIF node, readout membrane)."""
+    net = load_with_norse(graph, dt)
+    spikes: dict[str, list[torch.Tensor]] = {}
+    for name, module in net.named_modules():
+        if isinstance(module, norse_nir.CubaLIF):
+            module.register_forward_hook(lambda m, i, o, name=name: spikes.setdefault(name, []).append(o[0]))
+    state, v = None, []
+    for t in range(x.shape[0]):
+        out, state = net(x[t], state)
+        v.append(out)
+    return [torch.stack(z) for z in spikes.values()], torch.stack(v)
+
+
+def _frames(t: int, b: int, c: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(t, b, c, generator=g) < 0.15).float()
+    return x * torch.randint(1, 3, x.shape, generator=g)  # spike counts per bin
+
+
+@pytest.mark.parametrize(
+    ("recurrent", "bin_dt", "hparams"),
+    [
+        (False, 0.01, {"v_th": 0.2}),
+        (True, 0.01, {"v_th": 0.2}),
+        (False, 0.004, {"tau_mem": 2e-3, "tau_syn": 4e-3, "v_th": 0.4}),
+        (True, 0.02, {"tau_mem": 3e-3, "v_th": 0.5, "dt": 5e-4}),
+    ],
+)
+def test_norse_round_trip_gives_the_same_spikes(tmp_path, recurrent, bin_dt, hparams) -> None:
+    torch.manual_seed(0)
+    x = _frames(60, 4, 30, seed=1)
+    model = create_model("snn", n_in=30, n_classes=6, n_steps=60, hidden=24, n_layers=2,
+                         recurrent=recurrent, **hparams).eval()
+    with torch.no_grad():
+        ref = model(x)
+        h = x
+        for layer in model.hidden:
+            h = layer(h)
+        v_ref = model.out(h)
+    assert all(float(z.sum()) > 20 for z in ref.spikes), "the comparison needs spikes"
+
+    path = tmp_path / "model.nir"
+    export_nir(model, path, bin_dt=bin_dt)
+    graph = nir.read(path)  # the file, not the in-memory graph
+    assert float(graph.metadata["spikebench_bin_dt"]) == bin_dt
+    spikes, v = run_norse(graph, x, dt=bin_dt)
+    assert len(spikes) == len(ref.spikes) == 2
+    for ours, theirs in zip(ref.spikes, spikes):
+        assert torch.equal(ours, theirs)
+    torch.testing.assert_close(v, v_ref, rtol=1e-5, atol=1e-5)
+    assert torch.equal(v.amax(0).argmax(1), ref.logits.argmax(1))
+
+
+def test_time_constants_are_real_seconds_for_the_bin_width() -> None:
+    model = create_model("snn", n_in=5, n_classes=3, n_steps=10, hidden=4, recurrent=True,
+                         tau_syn=5e-3, tau_mem=1e-2, dt=1e-3)
+    graph = snn_to_nir(model, bin_dt=0.01)
+    sub = graph.nodes["hidden.0"]
+    assert isinstance(sub, nir.NIRGraph)
+    lif = sub.nodes["lif"]
+    assert isinstance(lif, nir.CubaLIF)
+    # one engine step (dt = 1 ms) per 10 ms bin: 10 ms of engine time is 100 ms of real time
+    np.testing.assert_allclose(lif.tau_mem, 0.1)
+    np.testing.assert_allclose(lif.tau_syn, 0.05)
+    np.testing.assert_allclose(lif.w_in, 5.0)  # tau_syn' / bin_dt = tau_syn / dt
+    np.testing.assert_array_equal(sub.nodes["w_rec"].weight, model.hidden[0].recurrent.weight.detach().numpy())
+    assert set(sub.edges) == {("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")}
+    assert isinstance(graph.nodes["out"], nir.CubaLI)
+    np.testing.assert_allclose(graph.nodes["out"].tau_mem, 0.1)
+    assert isinstance(graph.nodes["hidden.0.linear"], nir.Affine)
+
+
+@pytest.mark.parametrize("name", ["ann", "cnn"])
+def test_non_spiking_models_are_refused(tmp_path, name) -> None:
+    model = create_model(name, n_in=5, n_classes=3, n_steps=10)
+    with pytest.raises(ConfigError, match="NIR export"):
+        export_nir(model, tmp_path / "m.nir", bin_dt=0.01)
+    assert not list(tmp_path.iterdir()), "nothing may be written on failure"
+
+
+def _fake_run(run_dir, models: dict[str, dict]) -> None:
+    entries = []
+    for name, build in models.items():
+        b = dict(build)
+        model = create_model(b.pop("name"), **b)
+        save_checkpoint(run_dir / "checkpoints" / f"{name}.pt", {
+            "model": model.state_dict(), "optimizer": {}, "rng": {}, "epoch": 1, "history": {},
+            "config": {}, "build": build,
+        })
+        entries.append({"name": name, "family": build["name"]})
+    results = {"dataset": {"bin": {"dt": 0.01}, "keys": ["a", "b", "c"]}, "models": entries}
+    (run_dir / "results.json").write_text(json.dumps(results))
+
+
+def test_cli_export(tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    snn = {"name": "snn", "n_in": 8, "n_classes": 3, "n_steps": 20, "hidden": 6}
+    _fake_run(run, {"snn_p1": snn, "cnn_p2": {"name": "cnn", "n_in": 8, "n_classes": 3, "n_steps": 20}})
+    out = tmp_path / "model.nir"
+    assert main(["export", str(run), "--nir", str(out)]) == 0
+    assert "snn_p1" in capsys.readouterr().out
+    graph = nir.read(out)
+    assert graph.metadata["spikebench_model"] == "snn_p1"
+    assert graph.nodes["hidden.0.linear"].weight.shape == (6, 8)
+
+    assert main(["export", str(run), "--nir", str(out), "--model", "cnn_p2"]) == 1
+    assert "cnn" in capsys.readouterr().err
+    assert main(["export", str(run), "--nir", str(out), "--model", "nope"]) == 1
+    assert "snn_p1, cnn_p2" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "missing"), "--nir", str(out)]) == 1
+    assert "results.json" in capsys.readouterr().err
