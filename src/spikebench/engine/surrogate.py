@@ -26,9 +26,6 @@ from spikebench.errors import ConfigError
 
 SURROGATES: tuple[str, ...] = ("superspike", "norse-superspike")
 
-# Integer codes used by the compiled kernels (numba cannot dispatch on strings cheaply).
-SURROGATE_CODES: dict[str, int] = {"superspike": 0, "norse-superspike": 1}
-
 
 def check_surrogate(name: str, alpha: float) -> None:
     """Raise ConfigError for an unknown surrogate name or a non-positive width."""
