@@ -46,8 +46,7 @@ from torch import nn
 
 from spikebench.errors import ConfigError
 from spikebench.fileio import atomic_path
-
-_TRANSPARENT = (nn.Dropout, nn.Identity)
+from spikebench.training.streaming import layer_chain
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -55,40 +54,20 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 
 def spiking_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The engine layers of ``model`` in registration order (= forward order for a chain).
+    """The engine layers of ``model`` in forward order; :class:`ConfigError` if not exportable."""
+    from spikebench.engine.layers import LIF
 
-    Raises :class:`ConfigError` for anything NIR export cannot represent.
-    """
-    from spikebench.engine.layers import LI, LIF
-
-    layers: list[tuple[str, nn.Module]] = []
-
-    def walk(prefix: str, module: nn.Module) -> None:
-        for name, child in module.named_children():
-            path = f"{prefix}{name}"
-            if isinstance(child, (LIF, LI)):
-                layers.append((path, child))
-            elif isinstance(child, _TRANSPARENT):
-                continue
-            elif isinstance(child, (nn.ModuleList, nn.Sequential)) or (
-                not any(True for _ in child.parameters(recurse=False)) and list(child.children())
-            ):
-                walk(f"{path}.", child)
-            else:
-                raise ConfigError(
-                    f"NIR export: layer {path!r} ({type(child).__name__}) has no NIR "
-                    "equivalent here; only LIF layers and an LI readout can be exported"
-                )
-
-    walk("", model)
-    if not layers or not isinstance(layers[-1][1], LI):
-        raise ConfigError("NIR export needs a spiking model that ends in an LI readout")
-    if any(isinstance(layer, LI) for _, layer in layers[:-1]):
-        raise ConfigError("NIR export: an LI layer is only supported as the final readout")
-    for (name_a, a), (name_b, b) in zip(layers[:-1], layers[1:]):
-        if a.n_out != b.n_in:
-            raise ConfigError(f"NIR export: {name_a} has {a.n_out} outputs but {name_b} takes {b.n_in}")
-    return layers
+    try:
+        chain = layer_chain(model)
+    except ConfigError as err:
+        raise ConfigError(f"NIR export: {err}") from None
+    for name, layer in chain[:-1]:
+        if not isinstance(layer, LIF):
+            raise ConfigError(
+                f"NIR export: layer {name!r} ({type(layer).__name__}) has no NIR node "
+                "(NIR has no adaptive LIF); only LIF layers and an LI readout can be exported"
+            )
+    return chain
 
 
 def _affine(linear: nn.Linear) -> Any:
