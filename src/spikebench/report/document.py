@@ -1,0 +1,450 @@
+"""The report as a list of format-neutral blocks, and the lecture that fills it.
+
+:func:`build_document` turns a run (:class:`~spikebench.report.rundir.RunResults`) and
+its rendered figures into headings, paragraphs, tables, figures and code blocks; the
+Markdown and HTML writers lay out the same blocks, so both reports say the same thing.
+Paragraph text may use two inline marks, ```code``` and ``**bold**``; writers translate
+them. Sections whose data a run lacks (efficiency, streaming, seeds, search) are left
+out, never shown empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spikebench.report import tables
+from spikebench.report.rundir import ModelGroup, RunResults, group_models
+from spikebench.report.tables import Table, fmt_pct, fmt_seconds
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Code:
+    text: str
+    language: str = ""
+    summary: str | None = None  # shown folded under this summary in HTML
+
+
+@dataclass(frozen=True)
+class FigureBlock:
+    filename: str  # relative to the run directory, e.g. "figures/learning_curves.png"
+    caption: str
+    alt: str
+    png: bytes
+
+
+Block = Heading | Paragraph | Bullets | Code | FigureBlock | Table
+
+
+# What each model family is, for a student meeting it for the first time.
+FAMILY_TEXT = {
+    "snn": (
+        "**Spiking neural network (SNN).** Input frames → a linear layer → leaky "
+        "integrate-and-fire (LIF) neurons → a leaky-integrator (LI) readout. A LIF neuron "
+        "carries two state variables from one time step to the next: a synaptic current "
+        "that decays with time constant τ_syn (5 ms by default) and a membrane potential "
+        "that integrates the current and leaks with τ_mem (10 ms). When the membrane "
+        "crosses its threshold the neuron emits a spike (a 1) and resets; otherwise it "
+        "outputs 0. The readout neurons integrate the spikes without firing, and the "
+        "class score is read from their membrane over time (the rule, e.g. maximum over "
+        "time, is in the model's docstring). A spike is a step function with no useful "
+        "gradient, so training replaces its derivative by a smooth *surrogate* "
+        "(SuperSpike) in the backward pass only."
+    ),
+    "ann": (
+        "**Feedforward artificial neural network (ANN).** Dense layers with continuous "
+        "activations applied to the binned frames. It has no neuron state carried from "
+        "one time step to the next, so any use of time comes from how the input frames "
+        "are presented to it; it is the 'no dynamics' baseline."
+    ),
+    "cnn": (
+        "**Convolutional neural network (CNN).** A 1-D convolution slides its filters "
+        "along time over all input channels, so each filter detects a short "
+        "spectro-temporal pattern wherever it occurs; batch normalisation rescales each "
+        "filter's output to a stable range, and dropout randomly silences units during "
+        "training to reduce overfitting. Its filters see a window of time at once, which "
+        "suits the temporal structure of speech."
+    ),
+}
+OTHER_FAMILY_TEXT = (
+    "**{family}.** A model family added by a later experiment; its definition is in its "
+    "registered module (spikebench.models) and its settings are in the configuration below."
+)
+
+ENGINE_TEXT = (
+    "The **Engine** column says which implementation computed each spiking row: "
+    "`norse` is Norse's own `LIFCell` stepped in a Python loop over time (what the "
+    "original study ran); any other value is spikebench's fused implementation of the "
+    "same equations and parameters. The engine changes the speed, not the model; "
+    "non-spiking rows have none."
+)
+
+
+def _pct_mean(g: ModelGroup) -> float | None:
+    return tables.mean_or_none(g.values("test_acc"))
+
+
+def _most_confused(run: RunResults, g: ModelGroup) -> str | None:
+    mats = [r.confusion for r in g.runs if r.confusion is not None]
+    if not mats or len({m.shape for m in mats}) != 1:
+        return None
+    cm = np.sum(mats, axis=0)
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    if off.max() <= 0:
+        return None
+    a, b = np.unravel_index(int(np.argmax(off)), off.shape)
+    keys = run.dataset.keys
+    name = (lambda j: keys[j]) if len(keys) == cm.shape[0] else (lambda j: f"class {j}")
+    share = off[a, b] / max(cm[a].sum(), 1)
+    return (
+        f"The most frequent confusion of {g.first.label} is true `{name(a)}` predicted as "
+        f"`{name(b)}` ({int(off[a, b])} test samples, {100 * share:.0f}% of `{name(a)}`)."
+    )
+
+
+def _findings(run: RunResults, groups: list[ModelGroup]) -> list[str]:
+    out: list[str] = []
+    best = tables.best_group(run, groups)
+    if best is not None:
+        out.append(
+            f"The most accurate model in this run is **{best.first.label}** with "
+            f"{fmt_pct(_pct_mean(best))} test accuracy"
+            + (f" (mean over {best.n_seeds} seeds)" if best.n_seeds > 1 else "")
+            + "."
+        )
+    refs = [g for g in groups if g.first.ref_accuracy is not None]
+    if refs:
+        ref_best = max(refs, key=lambda g: g.first.ref_accuracy)
+        out.append(
+            f"In the original study the most accurate was {ref_best.first.label} "
+            f"(~{fmt_pct(ref_best.first.ref_accuracy, 0)})."
+        )
+        for g in refs:
+            acc = _pct_mean(g)
+            if acc is not None:
+                diff = 100 * (acc - g.first.ref_accuracy)
+                out.append(
+                    f"{g.first.label}: {fmt_pct(acc)} here against ~{fmt_pct(g.first.ref_accuracy, 0)} "
+                    f"reported ({diff:+.1f} points)."
+                )
+    timed = [(g, tables.mean_or_none(g.inference_values("seconds_per_batch"))) for g in groups]
+    timed = [(g, t) for g, t in timed if t]
+    if len(timed) >= 2:
+        fast, slow = min(timed, key=lambda gt: gt[1]), max(timed, key=lambda gt: gt[1])
+        out.append(
+            f"The fastest forward pass per batch is {fast[0].first.label}'s "
+            f"({fmt_seconds(fast[1])}), the slowest {slow[0].first.label}'s ({fmt_seconds(slow[1])}, "
+            f"{slow[1] / fast[1]:.1f}× longer)."
+        )
+    return out
+
+
+def _data_section(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]:
+    d = run.dataset
+    steps = ""
+    if d.dt and d.t_max:
+        steps = (
+            f" Here the events are counted in bins of {1e3 * d.dt:g} ms over the first "
+            f"{d.t_max:g} s, giving T = {round(d.t_max / d.dt)} time steps"
+            + (f"; neighbouring channels are summed in groups of {d.pool}" if d.pool and d.pool > 1 else "")
+            + "."
+        )
+    blocks: list[Block] = [
+        Heading(2, "2. The data"),
+        Paragraph(
+            "Each sample is one spoken word turned into spikes by a model of the inner ear: "
+            "the sound is split into frequency channels (700 in SHD; channel 0 is the "
+            "highest frequency) and each channel emits a spike whenever its hair cells "
+            "respond. A sample is therefore a list of (time, channel) events, not a "
+            "waveform. To feed the networks, the events are counted in time bins, giving "
+            "a tensor laid out time-major as `[T, B, C]` (time steps, batch, channels)."
+            + steps
+        ),
+        tables.dataset_table(run),
+        Paragraph(
+            "**Validation uses held-out speakers.** A slice of the training file, made of "
+            "whole speakers that the models never train on, is kept aside to watch "
+            "training and to choose settings; the test file is a separate recording set. "
+            "Holding out whole speakers asks the harder, honest question: does the model "
+            "recognise a word from a voice it has never heard?"
+        ),
+    ]
+    if "rasters" in figs:
+        blocks.append(figs["rasters"])
+    return blocks
+
+
+def _models_section(run: RunResults, groups: list[ModelGroup]) -> list[Block]:
+    families = list(dict.fromkeys(g.first.family for g in groups))
+    items = []
+    for fam in families:
+        labels = ", ".join(g.first.label for g in groups if g.first.family == fam)
+        text = FAMILY_TEXT.get(fam, OTHER_FAMILY_TEXT.format(family=fam.upper()))
+        items.append(f"{text} Rows: {labels}.")
+    blocks: list[Block] = [Heading(2, "3. The models"), Bullets(tuple(items))]
+    if any(g.first.family == "snn" or g.first.engine for g in groups):
+        blocks.append(Paragraph(ENGINE_TEXT))
+    return blocks
+
+
+def _training_section(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]:
+    blocks: list[Block] = [
+        Heading(2, "4. Training"),
+        Paragraph(
+            "All models are trained with the Adam optimiser to minimise the cross-entropy "
+            "between their class scores and the true word. After each epoch (one pass over "
+            "the training samples) the run records the mean training loss, the accuracy on "
+            "the training samples and the accuracy on the held-out validation speakers."
+        ),
+    ]
+    if "learning_curves" in figs:
+        blocks += [
+            figs["learning_curves"],
+            Paragraph(
+                "How to read the curves: a falling loss means the model fits the training "
+                "data better; validation accuracy that stops rising while training accuracy "
+                "keeps climbing means the model has begun to memorise the training speakers "
+                "(overfitting). A star marks the epoch whose weights were evaluated on test."
+            ),
+        ]
+    protocol = [
+        Heading(3, "Protocol"),
+        Paragraph(
+            "The test file is the final exam: it is evaluated once, after training, and no "
+            "choice (epoch, learning rate, model) may depend on it, otherwise its accuracy "
+            "is an optimistic estimate. Choices are made on the validation speakers."
+        ),
+    ]
+    if run.protocol:
+        protocol.append(Paragraph(f"**As recorded by this run:** {run.protocol}"))
+    on_test = [r.label for r in run.models if r.selected_on == "test"]
+    if on_test:
+        protocol.append(
+            Paragraph(
+                f"**Exception:** {', '.join(dict.fromkeys(on_test))} had the epoch chosen on "
+                f"the test split; those figures are marked {tables.TEST_SELECTED_MARK} and "
+                "are optimistic."
+            )
+        )
+    if any(g.n_seeds > 1 for g in group_models(run.models)):
+        protocol.append(
+            Paragraph(
+                "Models run with several seeds (different initial weights and data order) "
+                "are shown as mean ± sample standard deviation over the seeds, so that a "
+                "difference between two models can be judged against the spread that chance "
+                "alone produces."
+            )
+        )
+    return blocks + protocol
+
+
+def _results_section(run: RunResults, groups: list[ModelGroup], figs: dict[str, FigureBlock]) -> list[Block]:
+    env_dev = run.environment.get("device")
+    where = f" on this run's device ({env_dev})" if env_dev else ""
+    blocks: list[Block] = [
+        Heading(2, "5. Results"),
+        tables.model_details_table(run),
+        Paragraph(
+            "Accuracy is the fraction of test samples whose highest class score is the true "
+            "word. 'Parameters' counts trainable weights and biases. The original study's "
+            "figures are the ones it reported (rounded, hence the ~); they come from other "
+            "hardware and software versions, so a difference of a few points is within "
+            "what a different random seed alone can cause."
+        ),
+        tables.speed_table(run),
+        Paragraph(
+            f"Inference time is the mean wall-clock time of one forward pass{where} over a "
+            "batch of the stated size, with warm-up batches excluded; latency per sample is "
+            "the same with a batch of one, the figure that matters when a device answers "
+            "one utterance at a time. The original study's times were measured on its own "
+            "machine and batch size: compare how models rank against each other, not the "
+            "absolute seconds."
+        ),
+    ]
+    findings = _findings(run, groups)
+    if findings:
+        blocks += [Heading(3, "What this run found"), Bullets(tuple(findings))]
+    if "accuracy_vs_time" in figs:
+        blocks.append(figs["accuracy_vs_time"])
+    if "confusion" in figs:
+        best = tables.best_group(run, groups)
+        confused = _most_confused(run, best) if best else None
+        blocks += [
+            figs["confusion"],
+            Paragraph(
+                "A confusion matrix counts, for each true word (row), which word the model "
+                "predicted (column); rows are normalised to percentages, so a perfect model "
+                "is a dark diagonal. Off-diagonal cells show which words sound alike to the "
+                "model." + (f" {confused}" if confused else "")
+            ),
+        ]
+    return blocks
+
+
+def _efficiency_section(run: RunResults) -> list[Block]:
+    table = tables.efficiency_table(run)
+    if table is None:
+        return []
+    blocks: list[Block] = [
+        Heading(2, "Efficiency and energy"),
+        Paragraph(
+            "Energy is the claim made for spiking networks: a neuron that does not spike "
+            "triggers no work downstream, and a spike (a 1) only *adds* a weight "
+            "(an accumulate, AC) instead of multiplying it (a multiply-accumulate, MAC). "
+            "The counts below, following NeuroBench's definitions, measure how much of "
+            "that potential each trained model actually has: activation sparsity is the "
+            "fraction of zero outputs of the spiking layers, effective synaptic operations "
+            "count only the weights that non-zero inputs touch, and dense operations are "
+            "what the same layers cost with every input non-zero. The energy figures "
+            "multiply those counts by per-operation energies measured on real chips; they "
+            "are estimates for that hardware, not measurements of this computer."
+        ),
+        table,
+    ]
+    consts = tables.energy_constants_table(run)
+    if consts is not None:
+        blocks.append(consts)
+    return blocks
+
+
+def _streaming_section(figs: dict[str, FigureBlock]) -> list[Block]:
+    if "streaming" not in figs:
+        return []
+    return [
+        Heading(2, "Streaming inference"),
+        Paragraph(
+            "A spiking network keeps its state from one time step to the next, so it can "
+            "classify online: it reads one time bin, updates its neurons, and can answer at "
+            "any moment with constant memory. The curve shows the test accuracy when the "
+            "decision is taken after hearing only the first part of each utterance, and the "
+            "legend the mean computing time per time bin; while that latency stays below "
+            "the bin width, the network keeps up with the sound in real time."
+        ),
+        figs["streaming"],
+    ]
+
+
+def _search_section(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]:
+    s = run.search
+    if not s:
+        return []
+    counts = tables.search_counts(run)
+    summary = ", ".join(f"{n} {state.lower()}" for state, n in sorted(counts.items()))
+    study = f" (study `{s['study']}`)" if s.get("study") else ""
+    blocks: list[Block] = [
+        Heading(2, "Hyperparameter search"),
+        Paragraph(
+            f"The settings were searched with Optuna{study}: a TPE sampler proposes a "
+            "configuration from the results of earlier trials, each trial trains a model and "
+            "reports its validation accuracy after every epoch, and a pruner stops trials "
+            "that fall behind the median at the same epoch. Only validation speakers are "
+            "used; the test file is read once, by the retrained best configuration."
+            + (f" Trials: {summary}." if summary else "")
+        ),
+    ]
+    if "search" in figs:
+        blocks.append(figs["search"])
+    best = tables.search_table(run)
+    if best is not None:
+        blocks.append(best)
+    cfg = s.get("best_config")
+    if isinstance(cfg, str) and cfg.strip():
+        if "\n" in cfg:
+            blocks.append(Code(cfg.strip("\n"), "toml", summary="Best configuration as a config file"))
+        else:
+            blocks.append(Paragraph(f"Best configuration written to `{cfg}`."))
+    return blocks
+
+
+def _caveats(run: RunResults, groups: list[ModelGroup]) -> list[Block]:
+    items = [
+        "Test accuracy comes from one evaluation of the test file per model; a different "
+        "seed moves it by about a point or more on data sets of this size.",
+        "Times depend on the machine (see Environment), the thread count and the batch size; "
+        "they are comparable between rows of this report only.",
+        "Validation speakers are held out of training; the test file holds other "
+        "recordings, so validation and test accuracy measure different things.",
+    ]
+    engines = {g.first.engine for g in groups if g.first.engine}
+    if engines and engines != {"norse"}:
+        items.append(
+            "Spiking rows did not all run on Norse's reference loop (see the Engine column): "
+            "their accuracy is comparable with the original study, their speed is that of "
+            "spikebench's engine."
+        )
+    if any(g.n_seeds == 1 for g in groups):
+        items.append("Rows without ± come from a single seed: their spread is unknown.")
+    return [Heading(2, "Caveats"), Bullets(tuple(items))]
+
+
+def _reproduce(run: RunResults) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Reproduce this run")]
+    if run.command:
+        blocks += [Paragraph("The exact command that produced this run:"), Code(run.command, "sh")]
+    blocks.append(
+        Paragraph(f"Rebuild this report from the run directory alone: `spikebench report {run.path}`.")
+    )
+    blocks.append(tables.environment_table(run))
+    if run.config_text:
+        blocks.append(Code(run.config_text.rstrip("\n"), "toml", summary="Resolved experiment (config.toml)"))
+    return blocks
+
+
+def build_document(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]:
+    """The whole report as blocks; ``figs`` maps figure ids to rendered figures."""
+    groups = group_models(run.models)
+    experiment = run.experiment or "experiment"
+    dataset = run.dataset.name or "data"
+    labels = ", ".join(g.first.label for g in groups)
+    accs = [tables.mean_or_none(g.values("test_acc")) for g in groups]
+    headline = ""
+    if any(a is not None for a in accs):
+        headline = " Test accuracy: " + "; ".join(
+            f"{g.first.label} {fmt_pct(a)}" for g, a in zip(groups, accs, strict=True) if a is not None
+        ) + "."
+    created = f" Run created {run.created}." if run.created else ""
+    blocks: list[Block] = [
+        Heading(1, f"spikebench report: {experiment} on {dataset}"),
+        Paragraph(f"Models: {labels}.{headline}{created}"),
+        Heading(2, "1. The question"),
+        Paragraph(
+            "Can a spiking neural network, which computes with binary events in time the way "
+            "neurons do, recognise spoken words as well and as fast as conventional "
+            "networks? A course study answered it on the Spiking Heidelberg Digits with "
+            "PyTorch and Norse: a spiking network reached about 82%, a feedforward network "
+            "about 74% and a convolutional network about 88%, and the spiking network took "
+            "almost three times as long per batch as the convolutional one (0.9 s against "
+            "0.32 s). This report repeats that comparison from one command and "
+            "shows this run's figures beside the original ones, with everything needed to "
+            "judge them."
+        ),
+    ]
+    blocks += _data_section(run, figs)
+    blocks += _models_section(run, groups)
+    blocks += _training_section(run, figs)
+    blocks += _results_section(run, groups, figs)
+    blocks += _efficiency_section(run)
+    blocks += _streaming_section(figs)
+    blocks += _search_section(run, figs)
+    blocks += _caveats(run, groups)
+    blocks += _reproduce(run)
+    return blocks
+

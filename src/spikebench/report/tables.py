@@ -1,0 +1,363 @@
+"""The report's tables, as plain rows of formatted strings.
+
+Each function takes a :class:`~spikebench.report.rundir.RunResults` and returns a
+:class:`Table` (or ``None`` when the run holds no data for it); the Markdown and HTML
+writers only lay the cells out. Units in the cells: accuracy in percent, times in
+seconds or milliseconds (stated in each cell), learning rate as written in the config.
+A model run over several seeds shows mean ± sample standard deviation (n - 1) and n.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from spikebench.report.rundir import ModelGroup, RunResults, group_models
+
+DASH = "–"
+TEST_SELECTED_MARK = "†"
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    align: tuple[str, ...]  # "l" or "r" per column
+    notes: tuple[str, ...] = ()
+
+
+def fmt_pct(x: float | None, digits: int = 1) -> str:
+    return DASH if x is None else f"{100 * x:.{digits}f}%"
+
+
+def fmt_seconds(x: float | None) -> str:
+    if x is None:
+        return DASH
+    if x >= 1.0:
+        return f"{x:.2f} s"
+    if x >= 1e-3:
+        return f"{1e3 * x:.3g} ms"
+    return f"{1e6 * x:.3g} µs"
+
+
+def fmt_int(x: float | None) -> str:
+    return DASH if x is None else f"{int(round(x)):,}"
+
+
+def fmt_lr(x: float | None) -> str:
+    return DASH if x is None else f"{x:g}"
+
+
+def fmt_number(x: Any) -> str:
+    """A metric of unknown meaning: integers with separators, others to 4 significant digits."""
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) >= 1):
+        return f"{int(x):,}"
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return str(x)
+
+
+def _spread(values: Sequence[float], fmt, scale: float = 1.0, unit: str = "") -> str:
+    """Format one value, or mean ± std (n) for several."""
+    if not values:
+        return DASH
+    if len(values) == 1:
+        return fmt(values[0])
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values)
+    return f"{scale * mean:.1f} ± {scale * std:.1f}{unit} (n={len(values)})"
+
+
+def acc_cell(values: Sequence[float]) -> str:
+    return _spread(values, fmt_pct, 100.0, "%")
+
+
+def seconds_cell(values: Sequence[float]) -> str:
+    if len(values) <= 1:
+        return fmt_seconds(values[0] if values else None)
+    mean, std = statistics.fmean(values), statistics.stdev(values)
+    scale, unit = (1.0, "s") if mean >= 1.0 else (1e3, "ms") if mean >= 1e-3 else (1e6, "µs")
+    # Three significant digits on the mean, the same decimals on the spread.
+    decimals = max(0, 2 - math.floor(math.log10(scale * mean))) if mean > 0 else 2
+    return f"{scale * mean:.{decimals}f} ± {scale * std:.{decimals}f} {unit} (n={len(values)})"
+
+
+def _same(values: Iterable[Any]) -> Any:
+    """The common value, or None when entries disagree or none is set."""
+    vals = {v for v in values if v is not None}
+    return vals.pop() if len(vals) == 1 else None
+
+
+def model_label(g: ModelGroup) -> str:
+    mark = TEST_SELECTED_MARK if any(r.selected_on == "test" for r in g.runs) else ""
+    return g.first.label + mark
+
+
+def _test_selected_note(groups: list[ModelGroup]) -> tuple[str, ...]:
+    if any(r.selected_on == "test" for g in groups for r in g.runs):
+        return (
+            f"{TEST_SELECTED_MARK} epoch selected on the test split: that accuracy is optimistic "
+            "and not comparable with the rows selected on validation data.",
+        )
+    return ()
+
+
+def _multi_seed_note(groups: list[ModelGroup]) -> tuple[str, ...]:
+    if any(g.n_seeds > 1 for g in groups):
+        return ("Rows with n > 1: mean ± sample standard deviation over n seeds.",)
+    return ()
+
+
+def model_details_table(run: RunResults) -> Table:
+    """Table 1: each model's set-up and accuracy, beside the original study's figure."""
+    groups = group_models(run.models)
+    rows = []
+    for g in groups:
+        m = g.first
+        rows.append(
+            (
+                _same(r.phase for r in g.runs) or DASH,
+                model_label(g),
+                _same(r.engine for r in g.runs) or DASH,
+                fmt_int(_same(r.hidden for r in g.runs)),
+                fmt_lr(_same(r.lr for r in g.runs)),
+                fmt_int(_same(r.epochs for r in g.runs)),
+                fmt_int(_same(r.batch_size for r in g.runs)),
+                fmt_int(_same(r.params for r in g.runs)),
+                acc_cell(g.values("test_acc")),
+                ("~" + fmt_pct(m.ref_accuracy, 0)) if m.ref_accuracy is not None else DASH,
+            )
+        )
+    return Table(
+        title="Table 1. Model performance details",
+        columns=(
+            "Phase", "Model", "Engine", "Hidden / filters", "LR", "Epochs", "Batch size",
+            "Parameters", "Test accuracy (this run)", "Accuracy (original study)",
+        ),
+        rows=tuple(rows),
+        align=("l", "l", "l", "r", "r", "r", "r", "r", "r", "r"),
+        notes=_test_selected_note(groups) + _multi_seed_note(groups),
+    )
+
+
+def speed_table(run: RunResults) -> Table:
+    """Table 2: accuracy and inference time per batch and per sample."""
+    groups = group_models(run.models)
+    rows = []
+    for g in groups:
+        m = g.first
+        bs = _same(r.inference.batch_size for r in g.runs)
+        rows.append(
+            (
+                model_label(g),
+                acc_cell(g.values("test_acc")),
+                fmt_int(bs),
+                seconds_cell(g.inference_values("seconds_per_batch")),
+                seconds_cell(g.inference_values("latency_seconds_per_sample")),
+                fmt_seconds(m.ref_seconds_per_batch),
+                seconds_cell(g.values("wall_seconds")),
+            )
+        )
+    return Table(
+        title="Table 2. Accuracy and inference time",
+        columns=(
+            "Model", "Test accuracy", "Inference batch size", "Time per batch",
+            "Latency per sample (batch 1)", "Time per batch (original study)", "Training wall time",
+        ),
+        rows=tuple(rows),
+        align=("l", "r", "r", "r", "r", "r", "r"),
+        notes=_test_selected_note(groups) + _multi_seed_note(groups),
+    )
+
+
+# Pretty names for the efficiency metrics engineer F's measure_efficiency writes; any
+# other numeric leaf is shown under its dotted key path.
+_EFFICIENCY_LABELS = {
+    "params": "Parameters",
+    "footprint_bytes": "Footprint (bytes)",
+    "connection_sparsity": "Connection sparsity",
+    "activation_sparsity": "Activation sparsity",
+    "synops": "Effective synaptic ops / sample",
+    "ac": "Accumulates (AC) / sample",
+    "mac": "Multiply-accumulates (MAC) / sample",
+    "dense": "Dense ops / sample",
+    "dense_ops": "Dense ops / sample",
+    "neuron_updates": "Neuron state updates / sample",
+}
+
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool) and math.isfinite(obj):
+        out[prefix[:-1]] = obj
+    return out
+
+
+def _efficiency_label(path: str) -> str:
+    if path in _EFFICIENCY_LABELS:
+        return _EFFICIENCY_LABELS[path]
+    leaf = path.rsplit(".", 1)[-1]
+    if "." not in path or leaf not in _EFFICIENCY_LABELS:
+        return path.replace("_", " ")
+    return f"{path.rsplit('.', 1)[0].replace('_', ' ')}: {_EFFICIENCY_LABELS[leaf]}"
+
+
+def _is_constant(path: str) -> bool:
+    return path.split(".", 1)[0] in ("constants", "energy_constants")
+
+
+def efficiency_table(run: RunResults) -> Table | None:
+    """Efficiency metrics (issue 7), one column per model; None when no model has them.
+
+    Numeric leaves of each model's ``efficiency`` object are shown under their key path
+    (averaged over seeds); the per-operation energy constants, if the object carries
+    them under ``constants``, go to :func:`energy_constants_table` instead.
+    """
+    groups = [g for g in group_models(run.models) if any(r.efficiency for r in g.runs)]
+    if not groups:
+        return None
+    per_group: list[dict[str, float]] = []
+    order: dict[str, None] = {}
+    for g in groups:
+        flat = [_flatten(r.efficiency) for r in g.runs if r.efficiency]
+        keys = [k for f in flat for k in f if not _is_constant(k)]
+        order.update(dict.fromkeys(keys))
+        per_group.append(
+            {k: statistics.fmean(f[k] for f in flat if k in f) for k in dict.fromkeys(keys)}
+        )
+    rows = tuple(
+        (_efficiency_label(k), *(fmt_number(d[k]) if k in d else DASH for d in per_group))
+        for k in order
+    )
+    return Table(
+        title="Table 3. Efficiency on the test split",
+        columns=("Metric", *(model_label(g) for g in groups)),
+        rows=rows,
+        align=("l", *("r" for _ in groups)),
+        notes=(
+            "Counts follow NeuroBench's definitions (per test sample unless the metric says "
+            "otherwise); energies are estimates from the operation counts and the cited "
+            "per-operation constants, not measurements.",
+        ),
+    )
+
+
+def energy_constants_table(run: RunResults) -> Table | None:
+    """The per-operation energies the efficiency estimates used, with their sources."""
+    for m in run.models:
+        eff = m.efficiency or {}
+        consts = eff.get("constants") or eff.get("energy_constants")
+        if isinstance(consts, dict) and consts:
+            rows = []
+            for name, v in consts.items():
+                if isinstance(v, dict):
+                    value = v.get("value", v.get("pj", v.get("pJ", DASH)))
+                    unit = v.get("unit", "pJ")
+                    source = v.get("source", v.get("citation", ""))
+                    rows.append((name.replace("_", " "), f"{fmt_number(value)} {unit}", str(source)))
+                else:
+                    rows.append((name.replace("_", " "), fmt_number(v), ""))
+            return Table(
+                title="Per-operation energies used for the estimates",
+                columns=("Operation", "Energy", "Source"),
+                rows=tuple(rows),
+                align=("l", "r", "l"),
+            )
+    return None
+
+
+def dataset_table(run: RunResults) -> Table:
+    d = run.dataset
+    bin_desc = DASH
+    if d.dt is not None:
+        n_steps = round(d.t_max / d.dt) if d.t_max else None
+        bin_desc = (
+            f"{1e3 * d.dt:g} ms bins over [0, {d.t_max:g}) s"
+            + (f" = {n_steps} steps" if n_steps else "")
+            + (f", channels pooled by {d.pool}" if d.pool and d.pool > 1 else "")
+            + (", binary" if d.binary else ", spike counts" if d.binary is not None else "")
+        )
+    speakers = ", ".join(str(s) for s in d.val_speakers) if d.val_speakers else DASH
+    rows = (
+        ("Data set", d.name or DASH),
+        ("Training file", d.train_file or DASH),
+        ("Test file", d.test_file or DASH),
+        ("Training / validation / test samples", f"{fmt_int(d.n_train)} / {fmt_int(d.n_val)} / {fmt_int(d.n_test)}"),
+        ("Classes", fmt_int(d.n_classes if d.n_classes is not None else (len(d.keys) or None))),
+        ("Validation speakers (held out of training)", speakers),
+        ("Binning", bin_desc),
+    )
+    return Table("Data", ("Item", "Value"), rows, ("l", "l"))
+
+
+def environment_table(run: RunResults) -> Table:
+    rows: list[tuple[str, str]] = [
+        ("spikebench", run.version or DASH),
+        ("git revision", run.git_revision or DASH),
+        ("created", run.created or DASH),
+        ("experiment", run.experiment or DASH),
+    ]
+    for k, v in run.environment.items():
+        rows.append((str(k), fmt_number(v) if not isinstance(v, (dict, list)) else str(v)))
+    return Table("Environment", ("Item", "Value"), tuple(rows), ("l", "l"))
+
+
+def _trials(search: dict[str, Any]) -> list[dict[str, Any]]:
+    trials = search.get("trials") or []
+    return [t for t in trials if isinstance(t, dict)]
+
+
+def search_table(run: RunResults) -> Table | None:
+    """The best configuration of a hyperparameter search (issue 8)."""
+    s = run.search
+    if not s:
+        return None
+    best = s.get("best") if isinstance(s.get("best"), dict) else None
+    if best is None:
+        done = [t for t in _trials(s) if isinstance(t.get("value"), (int, float))]
+        if not done:
+            return None
+        pick = min if str(s.get("direction", "maximize")).lower().startswith("min") else max
+        best = pick(done, key=lambda t: t["value"])
+    params = best.get("params") or {}
+    rows = [(str(k), fmt_number(v)) for k, v in params.items()]
+    value = best.get("value")
+    value_cell = fmt_pct(value) if isinstance(value, (int, float)) and 0 <= value <= 1 else fmt_number(value)
+    rows.insert(0, ("Best validation accuracy", value_cell))
+    if best.get("number") is not None:
+        rows.insert(1, ("Trial", str(best["number"])))
+    return Table("Best configuration found by the search", ("Parameter", "Value"), tuple(rows), ("l", "r"))
+
+
+def search_counts(run: RunResults) -> dict[str, int]:
+    """Number of trials per state (COMPLETE, PRUNED, FAIL, ...)."""
+    counts: dict[str, int] = {}
+    for t in _trials(run.search or {}):
+        state = str(t.get("state", "COMPLETE")).upper()
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def best_group(run: RunResults, models: list[ModelGroup] | None = None) -> ModelGroup | None:
+    """The model with the highest mean test accuracy (None when no accuracy is known)."""
+    groups = [g for g in (models or group_models(run.models)) if g.values("test_acc")]
+    return max(groups, key=lambda g: statistics.fmean(g.values("test_acc")), default=None)
+
+
+def mean_or_none(values: Sequence[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+__all__ = [
+    "Table", "model_details_table", "speed_table", "efficiency_table", "energy_constants_table",
+    "dataset_table", "environment_table", "search_table", "search_counts", "best_group",
+]

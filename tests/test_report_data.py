@@ -1,0 +1,189 @@
+"""A run-directory builder for the report tests, following the shared results.json contract.
+
+``make_results`` returns a results.json object shaped exactly as the contract in the
+project notes (seed experiment: phase-1 SNN, phase-2 SNN, ANN, CNN), with values drawn
+from a seeded generator; options add the optional sections later issues bring (several
+seeds, efficiency, streaming, search). ``make_run_dir`` writes it with a config.toml and
+a samples.npz. The tests in this module check the builder itself against the contract.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+KEYS = tuple(f"{lang}-{w}" for lang in ("english", "german") for w in
+             ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"))
+
+SEED_MODELS = (
+    # name, label, family, phase, engine, hidden, lr, epochs, ref acc, ref s/batch
+    ("snn128", "SNN 128 (phase 1)", "snn", 1, "fused", 128, 1e-3, 10, 0.82, 0.9),
+    ("snn256", "SNN 256 (phase 2)", "snn", 2, "fused", 256, 5e-3, 3, 0.78, 0.85),
+    ("ann256", "ANN 256", "ann", 2, None, 256, 1e-3, 3, 0.74, None),
+    ("cnn128", "CNN 128 filters", "cnn", 2, None, 128, 1e-3, 5, 0.88, 0.32),
+)
+
+CONFIG_TOML = """\
+name = "seed"
+
+[data]
+dt = 0.01
+t_max = 1.0
+
+[[models]]
+name = "snn128"
+hidden = 128
+lr = 0.001
+epochs = 10
+"""
+
+TOP_KEYS = {"spikebench_version", "experiment", "command", "created", "git_revision",
+            "environment", "protocol", "dataset", "models"}
+MODEL_KEYS = {"name", "label", "family", "phase", "engine", "hidden", "lr", "epochs",
+              "batch_size", "seed", "params", "history", "selected_epoch", "test_acc",
+              "test_confusion", "inference", "wall_seconds", "reference", "efficiency"}
+
+
+def _confusion(rng: np.random.Generator, acc: float, n_classes: int, per_class: int) -> list[list[int]]:
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    for k in range(n_classes):
+        for _ in range(per_class):
+            if rng.random() < acc:
+                cm[k, k] += 1
+            else:
+                # mostly the same digit in the other language: a structured confusion
+                other = (k + 10) % n_classes if rng.random() < 0.6 else int(rng.integers(n_classes))
+                cm[k, other] += 1
+    return cm.tolist()
+
+
+def _model_entry(rng, spec, seed, n_classes, *, efficiency, streaming):
+    name, label, family, phase, engine, hidden, lr, epochs, ref_acc, ref_spb = spec
+    final = float(np.clip(ref_acc + rng.normal(0, 0.03), 0.05, 0.99))
+    e = np.arange(1, epochs + 1)
+    val = np.clip(final * (1 - np.exp(-1.5 * e)) + rng.normal(0, 0.01, epochs), 0, 1)
+    train = np.clip(val + 0.05 + rng.normal(0, 0.01, epochs), 0, 1)
+    loss = 3.0 * np.exp(-0.6 * e) + 0.2 + rng.normal(0, 0.02, epochs)
+    spb = {"snn": 0.04, "ann": 0.002, "cnn": 0.01}[family] * (1 + 0.1 * rng.random())
+    entry = {
+        "name": name, "label": label, "family": family, "phase": phase, "engine": engine,
+        "hidden": hidden, "lr": lr, "epochs": epochs, "batch_size": 64, "seed": seed,
+        "params": int(700 * hidden + hidden * n_classes + hidden + n_classes),
+        "history": {
+            "train_loss": loss.tolist(), "train_acc": train.tolist(), "val_acc": val.tolist(),
+            "epoch_seconds": (5 + rng.random(epochs)).tolist(),
+        },
+        "selected_epoch": epochs,
+        "test_acc": final,
+        "test_confusion": _confusion(rng, final, n_classes, 5),
+        "inference": {"batch_size": 64, "seconds_per_batch": spb,
+                      "latency_seconds_per_sample": spb / 20, "n_batches_timed": 10, "warmup_batches": 2},
+        "wall_seconds": float(6 * epochs + rng.random()),
+        "reference": {"accuracy": ref_acc, "seconds_per_batch": ref_spb},
+        "efficiency": None,
+    }
+    if efficiency:
+        spiking = family == "snn"
+        entry["efficiency"] = {
+            "params": entry["params"], "footprint_bytes": 4 * entry["params"],
+            "connection_sparsity": 0.0, "activation_sparsity": 0.93 if spiking else 0.4,
+            "synops": {"ac": 1.2e6 if spiking else 0, "mac": 0 if spiking else 9.0e6, "dense": 1.8e7},
+            "neuron_updates": 100 * hidden,
+            "energy": {"cmos45_joules": 1.1e-6, "loihi_joules": 3.0e-5 if spiking else None},
+            "constants": {
+                "mac_fp32": {"value": 4.6, "unit": "pJ", "source": "Horowitz, ISSCC 2014 (45 nm)"},
+                "ac_fp32": {"value": 0.9, "unit": "pJ", "source": "Horowitz, ISSCC 2014 (45 nm)"},
+            },
+        }
+    if streaming and family == "snn":
+        frac = np.linspace(0.1, 1.0, 10)
+        entry["streaming"] = {"fraction": frac.tolist(),
+                              "accuracy": (final * frac ** 0.5).tolist(),
+                              "seconds_per_bin": 2e-4}
+    return entry
+
+
+def make_results(*, seeds=(0,), efficiency=False, streaming=False, search=False,
+                 n_classes=20, rng_seed=0) -> dict:
+    rng = np.random.default_rng(rng_seed)
+    models = [
+        _model_entry(rng, spec, s, n_classes, efficiency=efficiency, streaming=streaming)
+        for spec in SEED_MODELS for s in seeds
+    ]
+    results = {
+        "spikebench_version": "0.1.0",
+        "experiment": "seed",
+        "command": "spikebench run --dataset digits --out runs/test",
+        "created": "2026-11-28T12:00:00+00:00",
+        "git_revision": "0123456789abcdef0123456789abcdef01234567",
+        "environment": {"python": "3.11.2", "torch": "2.13.0", "norse": "1.1.0",
+                        "platform": "Linux-x86_64", "cpu": "test CPU", "device": "cpu", "threads": 2},
+        "protocol": "Validation on held-out speakers; the test file is evaluated once with the final model.",
+        "dataset": {
+            "name": "digits", "train_file": "digits_train.h5", "test_file": "digits_test.h5",
+            "n_train": 800, "n_val": 200, "n_test": 5 * n_classes, "n_classes": n_classes,
+            "keys": list(KEYS[:n_classes]), "val_speakers": [4, 5],
+            "bin": {"dt": 0.01, "t_max": 1.0, "pool": 1, "binary": False},
+        },
+        "models": models,
+    }
+    if search:
+        trials = []
+        for i in range(12):
+            state = "PRUNED" if i % 4 == 3 else "COMPLETE"
+            trials.append({"number": i, "state": state, "value": float(0.5 + 0.03 * i * rng.random()),
+                           "params": {"hidden": int(rng.choice([128, 256])), "lr": float(10 ** rng.uniform(-4, -2))}})
+        best = max((t for t in trials if t["state"] == "COMPLETE"), key=lambda t: t["value"])
+        results["search"] = {"study": "seed-search", "direction": "maximize", "trials": trials,
+                             "best": best, "importance": {"lr": 0.7, "hidden": 0.3},
+                             "best_config": 'name = "best"\n[[models]]\nhidden = 256\n'}
+    return results
+
+
+def make_samples(n=4, n_classes=20, n_channels=700, rng_seed=0) -> dict:
+    rng = np.random.default_rng(rng_seed)
+    times, units, offsets, labels = [], [], [0], []
+    for i in range(n):
+        label = i % n_classes
+        k = int(rng.integers(300, 900))
+        centre = 50 + 30 * label
+        t = np.sort(rng.uniform(0, 0.9, k)).astype(np.float32)
+        u = np.clip(centre + 150 * np.sin(6 * t + label) + rng.normal(0, 40, k), 0, n_channels - 1)
+        times.append(t)
+        units.append(u.astype(np.uint16))
+        offsets.append(offsets[-1] + k)
+        labels.append(label)
+    return {"times": np.concatenate(times), "units": np.concatenate(units),
+            "offsets": np.asarray(offsets, dtype=np.int64), "labels": np.asarray(labels, dtype=np.int64),
+            "keys": np.asarray(KEYS[:n_classes])}
+
+
+def make_run_dir(path: Path, results: dict | None = None, *, config=True, samples=True) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "results.json").write_text(json.dumps(results or make_results(), indent=2))
+    if config:
+        (path / "config.toml").write_text(CONFIG_TOML)
+    if samples:
+        np.savez(path / "samples.npz", **make_samples())
+    return path
+
+
+def test_builder_follows_contract():
+    r = make_results(seeds=(0, 1))
+    assert TOP_KEYS <= r.keys()
+    assert set(r["dataset"]) >= {"name", "train_file", "test_file", "n_train", "n_val", "n_test",
+                                 "n_classes", "keys", "val_speakers", "bin"}
+    for m in r["models"]:
+        assert MODEL_KEYS <= m.keys()
+        k = len(m["test_confusion"])
+        assert k == r["dataset"]["n_classes"] and all(len(row) == k for row in m["test_confusion"])
+        assert len(m["history"]["train_loss"]) == m["epochs"]
+    assert len(r["models"]) == 2 * len(SEED_MODELS)
+
+
+def test_samples_offsets_consistent():
+    s = make_samples(n=3)
+    assert s["offsets"][0] == 0 and s["offsets"][-1] == len(s["times"]) == len(s["units"])
+    assert np.all(np.diff(s["offsets"]) > 0)
