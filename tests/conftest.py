@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 
 from spikebench.data.shd import write_shd
@@ -24,3 +27,29 @@ def tiny_shd(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     write_shd(train, make_synthetic(300, seed=1, **common))
     write_shd(test, make_synthetic(100, seed=2, **common))
     return {"train": train, "test": test}
+
+
+def write_raw_shd(
+    path: Path,
+    times: list[list[float]],
+    units: list[list[int]],
+    labels: list[int],
+    keys: list[str],
+) -> Path:
+    """Write an SHD-schema file as given, without validation (for bad-input tests)."""
+    with h5py.File(path, "w") as f:
+        for name, rows, dtype in (("times", times, np.float16), ("units", units, np.uint16)):
+            ragged = np.empty(len(rows), dtype=object)
+            for i, row in enumerate(rows):
+                ragged[i] = np.asarray(row, dtype)
+            f.create_dataset(f"spikes/{name}", data=ragged, dtype=h5py.vlen_dtype(dtype))
+        f.create_dataset("labels", data=np.asarray(labels, np.uint16))
+        f.create_dataset("extra/speaker", data=np.zeros(len(labels), np.uint16))
+        f.create_dataset("extra/keys", data=keys)
+    return path
+
+
+@pytest.fixture()
+def raw_shd() -> Callable[..., Path]:
+    """``raw_shd(path, times, units, labels, keys)`` writes a possibly malformed file."""
+    return write_raw_shd

@@ -95,17 +95,6 @@ def test_synthetic_is_deterministic_and_learnable(tiny_shd: dict[str, Path]) -> 
     assert (pred == test.labels).mean() > 0.5  # chance is 0.05
 
 
-def _write_raw(path: Path, times: list, units: list, labels: list, keys: list) -> None:
-    with h5py.File(path, "w") as f:
-        for name, rows, dtype in (("times", times, np.float16), ("units", units, np.uint16)):
-            ragged = np.empty(len(rows), dtype=object)
-            ragged[:] = [np.asarray(r, dtype) for r in rows]
-            f.create_dataset(f"spikes/{name}", data=ragged, dtype=h5py.vlen_dtype(dtype))
-        f.create_dataset("labels", data=np.asarray(labels, np.uint16))
-        f.create_dataset("extra/speaker", data=np.zeros(len(labels), np.uint16))
-        f.create_dataset("extra/keys", data=keys)
-
-
 GOOD = dict(times=[[0.1, 0.2], [0.3]], units=[[1, 2], [3]], labels=[0, 1], keys=["a", "b"])
 
 
@@ -119,18 +108,20 @@ GOOD = dict(times=[[0.1, 0.2], [0.3]], units=[[1, 2], [3]], labels=[0, 1], keys=
         (dict(labels=[0, 2]), "sample 1: label 2 outside the 2 keys"),
     ],
 )
-def test_bad_content_names_file_sample_and_problem(tmp_path: Path, change: dict, needle: str) -> None:
+def test_bad_content_names_file_sample_and_problem(
+    tmp_path: Path, raw_shd, change: dict, needle: str
+) -> None:
     path = tmp_path / "bad.h5"
-    _write_raw(path, **{**GOOD, **change})
+    raw_shd(path, **{**GOOD, **change})
     with pytest.raises(DataError) as info:
         read_shd(path)
     msg = str(info.value)
     assert "\n" not in msg and str(path) in msg and needle in msg
 
 
-def test_bad_files(tmp_path: Path) -> None:
+def test_bad_files(tmp_path: Path, raw_shd) -> None:
     good = tmp_path / "good.h5"
-    _write_raw(good, **GOOD)
+    raw_shd(good, **GOOD)
     assert len(read_shd(good)) == 2
 
     cases = {}

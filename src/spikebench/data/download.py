@@ -163,6 +163,7 @@ def _download(
     part = archive.with_name(archive.name + ".part")
     attempt = 0
     while True:
+        before = part.stat().st_size if part.exists() else 0
         try:
             _get(url, part, progress, timeout)
             break
@@ -173,7 +174,7 @@ def _download(
             ) from err
         except _NETWORK_ERRORS + (OSError,) as err:
             have = part.stat().st_size if part.exists() else 0
-            if attempt >= retries:
+            if attempt >= retries or have <= before:  # retry only a cut that made progress
                 if not have:
                     part.unlink(missing_ok=True)
                 reason = getattr(err, "reason", None) or err or type(err).__name__

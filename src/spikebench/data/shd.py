@@ -135,9 +135,9 @@ def validate(data: SpikeData, source: str | os.PathLike[str] = "<memory>") -> No
         bad_t = ~np.isfinite(data.times) | (data.times < 0)
         e = int(np.flatnonzero(bad_t)[0])
         i = _sample_of(data.offsets, e)
-        raise DataError(
-            f"{where}: sample {i}: spike time {float(data.times[e])} is negative or not a number"
-        )
+        t = float(data.times[e])
+        problem = "is not a number" if np.isnan(t) else "is infinite" if np.isinf(t) else "is negative"
+        raise DataError(f"{where}: sample {i}: spike time {t:.6g} s {problem}")
     if data.units.size and data.units.max() >= data.n_channels:
         e = int(np.flatnonzero(data.units >= data.n_channels)[0])
         i = _sample_of(data.offsets, e)
