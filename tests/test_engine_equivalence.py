@@ -58,7 +58,7 @@ def test_lif_matches_norse_lifcell(impl):
     ours_w, ours_b = w.clone().requires_grad_(), b.clone().requires_grad_()
     p = LIFParams(**LIF_KW, surrogate="norse-superspike")
     current = torch.nn.functional.linear(x, ours_w, ours_b)
-    z, v, _ = lif_scan(current, lif_initial_state(5, 9, p, dtype=F64), p, impl=impl)
+    z, v, _ = lif_scan(current, lif_initial_state(5, 9, p, dtype=F64), p, impl=impl, membrane=True)
     loss = (z * pz).sum() + (v * pv).sum()
     g_ours = _grads(loss, [ours_w, ours_b])
 
@@ -88,7 +88,7 @@ def test_recurrent_lif_matches_norse_lifrecurrentcell(impl):
     ours = [w.clone().requires_grad_(), rec.clone().requires_grad_()]
     p = LIFParams(**LIF_KW, surrogate="norse-superspike", detach_reset=True)
     current = torch.nn.functional.linear(x, ours[0])
-    z, v, _ = lif_scan(current, lif_initial_state(5, 9, p, dtype=F64), p, ours[1], impl=impl)
+    z, v, _ = lif_scan(current, lif_initial_state(5, 9, p, dtype=F64), p, ours[1], impl=impl, membrane=True)
     g_ours = _grads((z * pz).sum() + (v * pv).sum(), ours)
 
     ref = [w.clone().requires_grad_(), rec.clone().requires_grad_()]

@@ -142,7 +142,7 @@ def test_numba_and_torch_loops_agree_in_float32():
     out = {}
     for impl in ("torch", "numba"):
         c = current.clone().requires_grad_()
-        z, v, st = lif_scan(c, lif_initial_state(16, 33, p, dtype=torch.float32), p, impl=impl)
+        z, v, st = lif_scan(c, lif_initial_state(16, 33, p, dtype=torch.float32), p, impl=impl, membrane=True)
         out[impl] = (z, v, torch.autograd.grad((z * probe).sum() + (v * probe).sum(), c)[0])
     assert torch.equal(out["torch"][0], out["numba"][0])
     for a, b in zip(out["torch"][1:], out["numba"][1:]):

@@ -21,11 +21,14 @@ backward pass (BPTT with the surrogate gradient), walking time in reverse with t
 adjoint variables of ``v`` and ``i``::
 
     gz_t = dL/dz_t + gzr_t (+ gv_t (v_reset - u_t) unless detach_reset)
-    gu_t = gv_t (1 - z_t) + gz_t g(u_t - v_th)
+    gu_t = gv_t (1 - z_t) + gz_t g(u_t - v_th) + dL/du_t
     gj_t = a_mem gu_t + (1 - a_syn) gi_t      -> dL/dI_t
     gv_{t-1} = (1 - a_mem) gu_t ;  gi_{t-1} = gj_t ;  gzr_{t-1} = gj_t R
 
-and ``dL/dR = sum_t gj_t^T z_{t-1}`` as one matrix product at the end. Two
+and ``dL/dR = sum_t gj_t^T z_{t-1}`` as one matrix product at the end. The kernel
+stores only spikes ``z`` and the pre-reset membrane ``u``; the trace after reset, when
+asked for, is :func:`reset_membrane` of the two (its gradient enters as ``dL/du_t``,
+``dL/dz_t``). Two
 implementations of the time loop share this scheme: ``"torch"`` (PyTorch tensor ops, any
 device; the reference fused path) and ``"numba"`` (compiled CPU loop, see
 :mod:`spikebench.engine._native`).
@@ -85,29 +88,29 @@ def lif_initial_state(
 def _torch_forward(
     current: torch.Tensor, v: torch.Tensor, i: torch.Tensor, z: torch.Tensor,
     rec: torch.Tensor | None, p: LIFParams,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Returns spikes Z, post-reset membrane V, pre-reset membrane U (all [T, B, N]), final i."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Returns spikes Z and pre-reset membrane U (both [T, B, N]) and the final current i."""
     a_mem, a_syn = p.a_mem, p.a_syn
     Z = torch.empty_like(current)
-    V = torch.empty_like(current)
     U = torch.empty_like(current)
     rec_t = rec.t() if rec is not None else None
+    reset = torch.full_like(v, p.v_reset)
     for t in range(current.shape[0]):
         j = i + current[t]
         if rec_t is not None:
             j = torch.addmm(j, z, rec_t)
         u = v + a_mem * ((p.v_leak - v) + j)
         i = j - a_syn * j
-        z = (u > p.v_th).to(u.dtype)
-        v = torch.where(z > 0, torch.full_like(u, p.v_reset), u)
+        spiked = u > p.v_th
+        z = spiked.to(u.dtype)
+        v = torch.where(spiked, reset, u)
         U[t] = u
         Z[t] = z
-        V[t] = v
-    return Z, V, U, i
+    return Z, U, i
 
 
 def _torch_backward(
-    U: torch.Tensor, gz_out: torch.Tensor | None, gv_out: torch.Tensor | None,
+    U: torch.Tensor, gz_out: torch.Tensor | None, gu_out: torch.Tensor | None,
     gi: torch.Tensor, rec: torch.Tensor | None, p: LIFParams,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Returns dL/dI [T, B, N] and the adjoints of the initial v, i and (recurrent) z."""
@@ -118,8 +121,6 @@ def _torch_backward(
     for t in range(U.shape[0] - 1, -1, -1):
         u = U[t]
         spiked = u > p.v_th
-        if gv_out is not None:
-            gv = gv + gv_out[t]
         gz = gz_out[t] if gz_out is not None else torch.zeros_like(u)
         if gzr is not None:
             gz = gz + gzr
@@ -128,6 +129,8 @@ def _torch_backward(
         gu = torch.where(spiked, torch.zeros_like(u), gv) + gz * surrogate_derivative(
             u - p.v_th, p.surrogate, p.alpha
         )
+        if gu_out is not None:
+            gu = gu + gu_out[t]
         gj = a_mem * gu + (1.0 - a_syn) * gi
         g_current[t] = gj
         gv = (1.0 - a_mem) * gu
@@ -146,38 +149,50 @@ class _LIFScan(torch.autograd.Function):
         if impl == "numba" and rec is None:
             from spikebench.engine._native import numba_kernels
 
-            Z, V, U, i_last = numba_kernels.lif_forward(current, v0, i0, p)
+            Z, U, i_last = numba_kernels.lif_forward(current, v0, i0, p)
         else:
-            Z, V, U, i_last = _torch_forward(current, v0, i0, z0, rec, p)
+            Z, U, i_last = _torch_forward(current, v0, i0, z0, rec, p)
         ctx.p = p
         ctx.impl = impl
         ctx.has_rec = rec is not None
         ctx.save_for_backward(U, z0, rec if rec is not None else U.new_empty(0), Z)
-        return Z, V, i_last
+        return Z, U, i_last
 
     @staticmethod
-    def backward(ctx, gz_out, gv_out, gi_last):  # type: ignore[override]
+    def backward(ctx, gz_out, gu_out, gi_last):  # type: ignore[override]
         U, z0, rec, Z = ctx.saved_tensors
         rec = rec if ctx.has_rec else None
         p = ctx.p
         gi = gi_last if gi_last is not None else torch.zeros_like(U[0])
         if gz_out is not None and not gz_out.is_contiguous():
             gz_out = gz_out.contiguous()
-        if gv_out is not None and not gv_out.is_contiguous():
-            gv_out = gv_out.contiguous()
+        if gu_out is not None and not gu_out.is_contiguous():
+            gu_out = gu_out.contiguous()
         if ctx.impl == "numba" and rec is None:
             from spikebench.engine._native import numba_kernels
 
-            g_current, gv0, gi0 = numba_kernels.lif_backward(U, gz_out, gv_out, gi, p)
+            g_current, gv0, gi0 = numba_kernels.lif_backward(U, gz_out, gu_out, gi, p)
             gz0 = None
         else:
-            g_current, gv0, gi0, gz0 = _torch_backward(U, gz_out, gv_out, gi, rec, p)
+            g_current, gv0, gi0, gz0 = _torch_backward(U, gz_out, gu_out, gi, rec, p)
         g_rec = None
         if rec is not None and ctx.needs_input_grad[4]:
             z_prev = torch.cat([z0.unsqueeze(0), Z[:-1]])  # [T, B, N]
             n = U.shape[-1]
             g_rec = g_current.reshape(-1, n).t() @ z_prev.reshape(-1, n)
         return g_current, gv0, gi0, gz0, g_rec, None, None
+
+
+def reset_membrane(z: torch.Tensor, u: torch.Tensor, p: LIFParams) -> torch.Tensor:
+    """Membrane after reset ``v = (1 - z) u + z v_reset`` from spikes and pre-reset ``u``.
+
+    The value is exact (``v_reset`` where ``z = 1``, ``u`` elsewhere); the gradient is
+    that of the formula (``dv/dz = v_reset - u``), or zero through ``z`` if ``detach_reset``.
+    """
+    v = torch.where(z > 0, torch.full_like(u, p.v_reset), u)
+    if p.detach_reset or not z.requires_grad:
+        return v
+    return v + (z - z.detach()) * (p.v_reset - u)
 
 
 def lif_scan(
@@ -187,12 +202,14 @@ def lif_scan(
     recurrent_weight: torch.Tensor | None = None,
     *,
     impl: str = "torch",
-) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
+    membrane: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None, LIFState]:
     """Run the LIF equations over ``current [T, B, N]`` from ``state``.
 
     ``recurrent_weight`` is ``[N, N]`` (``nn.Linear`` convention: ``R z`` adds
-    ``z @ R.T``). Returns ``(spikes [T, B, N], membrane [T, B, N] after reset,
-    final state)``; gradients flow to ``current``, the initial state and
+    ``z @ R.T``). Returns ``(spikes [T, B, N], membrane, final state)`` where
+    ``membrane`` is the trace after reset ``[T, B, N]`` if ``membrane=True``, else None
+    (not computed). Gradients flow to ``current``, the initial state and
     ``recurrent_weight``.
     """
     check_surrogate(p.surrogate, p.alpha)
@@ -204,6 +221,8 @@ def lif_scan(
     dtype = current.dtype
     v0, i0, z0 = (s.to(dtype).expand_as(current[0]).contiguous() for s in state)
     if current.shape[0] == 0:
-        return current, current, LIFState(v0, i0, z0)
-    Z, V, i_last = _LIFScan.apply(current, v0, i0, z0, recurrent_weight, p, impl)
-    return Z, V, LIFState(V[-1], i_last, Z[-1])
+        return current, (current if membrane else None), LIFState(v0, i0, z0)
+    Z, U, i_last = _LIFScan.apply(current, v0, i0, z0, recurrent_weight, p, impl)
+    V = reset_membrane(Z, U, p) if membrane else None
+    v_last = V[-1] if V is not None else reset_membrane(Z[-1], U[-1], p)
+    return Z, V, LIFState(v_last, i_last, Z[-1])
