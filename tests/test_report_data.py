@@ -59,6 +59,40 @@ def _confusion(rng: np.random.Generator, acc: float, n_classes: int, per_class: 
     return cm.tolist()
 
 
+SOURCE_CMOS = "M. Horowitz, ISSCC 2014: 45 nm, fp32 add 0.9 pJ, fp32 multiply 3.7 pJ (MAC = 4.6 pJ)"
+SOURCE_LOIHI = "M. Davies et al., IEEE Micro 38(1), 2018, Table 1"
+
+
+def _efficiency(rng, entry, hidden, spiking):
+    """An ``efficiency`` object shaped as spikebench.training.efficiency writes it."""
+    ac = float(rng.uniform(1e5, 1e6)) if spiking else 0.0
+    mac = 7e4 * hidden
+    updates = 100.0 * hidden
+    active = 0.05 * updates if spiking else 0.0
+    events = ac if spiking else None
+    cmos = mac * 4.6e-12 + ac * 0.9e-12 + updates * 2 * 4.6e-12
+    return {
+        "n_samples": 100, "n_steps": 100, "params": entry["params"], "footprint_bytes": 4 * entry["params"],
+        "connection_sparsity": 0.0, "activation_sparsity": 0.95 if spiking else 0.5,
+        "synops": {"effective_mac": mac, "effective_ac": ac, "effective_total": mac + ac,
+                   "dense": 1.8e7, "synaptic_events": events},
+        "neuron_updates": {"total": updates, "active": active, "inactive": updates - active},
+        "spikes_per_sample": active if spiking else None,
+        "firing_rate_hz": 5.0 if spiking else None,
+        "layers": [{"name": "hidden", "kind": "LIF" if spiking else "Linear", "dense": 1.8e7}],
+        "energy": {
+            "cmos45nm": {"synaptic_j": cmos, "neuron_j": 0.0, "total_j": cmos, "source": SOURCE_CMOS},
+            "loihi": ({"synaptic_j": 1e-6, "neuron_j": 1e-7, "total_j": 1.1e-6, "source": SOURCE_LOIHI}
+                      if spiking else None),
+        },
+        "constants": {
+            "cmos45nm_mac": {"value": 4.6, "unit": "pJ", "source": SOURCE_CMOS},
+            "cmos45nm_ac": {"value": 0.9, "unit": "pJ", "source": SOURCE_CMOS},
+            "loihi_synaptic_op": {"value": 23.6, "unit": "pJ", "source": SOURCE_LOIHI},
+        },
+    }
+
+
 def _model_entry(rng, spec, seed, n_classes, *, efficiency, streaming):
     name, label, family, phase, engine, hidden, lr, epochs, ref_acc, ref_spb = spec
     final = float(np.clip(ref_acc + rng.normal(0, 0.03), 0.05, 0.99))
@@ -68,8 +102,8 @@ def _model_entry(rng, spec, seed, n_classes, *, efficiency, streaming):
     loss = 3.0 * np.exp(-0.6 * e) + 0.2 + rng.normal(0, 0.02, epochs)
     spb = {"snn": 0.04, "ann": 0.002, "cnn": 0.01}[family] * (1 + 0.1 * rng.random())
     entry = {
-        "name": name, "label": label, "family": family, "phase": phase, "engine": engine,
-        "hidden": hidden, "lr": lr, "epochs": epochs, "batch_size": 64, "seed": seed,
+        "name": name, "label": label, "family": family, "model": family, "phase": phase,
+        "engine": engine, "hidden": hidden, "hparams": {}, "lr": lr, "schedule": "constant", "epochs": epochs, "batch_size": 64, "seed": seed,
         "params": int(700 * hidden + hidden * n_classes + hidden + n_classes),
         "history": {
             "train_loss": loss.tolist(), "train_acc": train.tolist(), "val_acc": val.tolist(),
@@ -85,23 +119,17 @@ def _model_entry(rng, spec, seed, n_classes, *, efficiency, streaming):
         "efficiency": None,
     }
     if efficiency:
-        spiking = family == "snn"
-        entry["efficiency"] = {
-            "params": entry["params"], "footprint_bytes": 4 * entry["params"],
-            "connection_sparsity": 0.0, "activation_sparsity": 0.93 if spiking else 0.4,
-            "synops": {"ac": 1.2e6 if spiking else 0, "mac": 0 if spiking else 9.0e6, "dense": 1.8e7},
-            "neuron_updates": 100 * hidden,
-            "energy": {"cmos45_joules": 1.1e-6, "loihi_joules": 3.0e-5 if spiking else None},
-            "constants": {
-                "mac_fp32": {"value": 4.6, "unit": "pJ", "source": "Horowitz, ISSCC 2014 (45 nm)"},
-                "ac_fp32": {"value": 0.9, "unit": "pJ", "source": "Horowitz, ISSCC 2014 (45 nm)"},
-            },
-        }
+        entry["efficiency"] = _efficiency(rng, entry, hidden, family == "snn")
     if streaming and family == "snn":
         frac = np.linspace(0.1, 1.0, 10)
-        entry["streaming"] = {"fraction": frac.tolist(),
-                              "accuracy": (final * frac ** 0.5).tolist(),
-                              "seconds_per_bin": 2e-4}
+        t = np.arange(1, 101) * 0.01
+        entry["streaming"] = {
+            "bin_dt": 0.01, "readout": "max", "fraction": frac.tolist(),
+            "accuracy": (final * frac ** 0.5).tolist(), "time_s": t.tolist(),
+            "accuracy_vs_time": (final * np.minimum(1, t / 0.8)).tolist(), "final_accuracy": final,
+            "seconds_per_bin": 2e-4, "seconds_per_bin_p95": 3e-4, "real_time_factor": 0.02,
+            "n_bins_timed": 390, "state_bytes_per_stream": 8 * hidden + 4 * n_classes,
+        }
     return entry
 
 

@@ -53,34 +53,37 @@ class FigureBlock:
 Block = Heading | Paragraph | Bullets | Code | FigureBlock | Table
 
 
-# What each model family is, for a student meeting it for the first time.
+# What each model family is, for a student meeting it for the first time (the models
+# themselves: spikebench.models.snn / ann / cnn).
 FAMILY_TEXT = {
     "snn": (
         "**Spiking neural network (SNN).** Input frames → a linear layer → leaky "
         "integrate-and-fire (LIF) neurons → a leaky-integrator (LI) readout. A LIF neuron "
         "carries two state variables from one time step to the next: a synaptic current "
-        "that decays with time constant τ_syn (5 ms by default) and a membrane potential "
-        "that integrates the current and leaks with τ_mem (10 ms). When the membrane "
-        "crosses its threshold the neuron emits a spike (a 1) and resets; otherwise it "
-        "outputs 0. The readout neurons integrate the spikes without firing, and the "
-        "class score is read from their membrane over time (the rule, e.g. maximum over "
-        "time, is in the model's docstring). A spike is a step function with no useful "
-        "gradient, so training replaces its derivative by a smooth *surrogate* "
-        "(SuperSpike) in the backward pass only."
+        "that decays with time constant τ_syn (Norse's default 5 ms) and a membrane "
+        "potential that integrates the current and leaks with τ_mem (10 ms). When the "
+        "membrane crosses its threshold the neuron emits a spike (a 1) and resets; "
+        "otherwise it outputs 0. The readout neurons integrate the spikes without firing, "
+        "and the class score is the maximum over time of their membrane potential (as in "
+        "Norse's SHD tutorial), unless a row's settings name another `readout` rule. A "
+        "spike is a step function with no useful gradient, so training replaces its "
+        "derivative by a smooth *surrogate* (SuperSpike) in the backward pass only."
     ),
     "ann": (
-        "**Feedforward artificial neural network (ANN).** Dense layers with continuous "
-        "activations applied to the binned frames. It has no neuron state carried from "
-        "one time step to the next, so any use of time comes from how the input frames "
-        "are presented to it; it is the 'no dynamics' baseline."
+        "**Feedforward artificial neural network (ANN).** The whole binned sample, T time "
+        "steps × C channels, is flattened into one vector, followed by dense layers with "
+        "ReLU activations. It sees the whole utterance at once but has no notion that "
+        "neighbouring inputs are neighbouring moments: time is just more input "
+        "dimensions, and its first layer grows with T × C."
     ),
     "cnn": (
-        "**Convolutional neural network (CNN).** A 1-D convolution slides its filters "
-        "along time over all input channels, so each filter detects a short "
-        "spectro-temporal pattern wherever it occurs; batch normalisation rescales each "
-        "filter's output to a stable range, and dropout randomly silences units during "
-        "training to reduce overfitting. Its filters see a window of time at once, which "
-        "suits the temporal structure of speech."
+        "**Convolutional neural network (CNN).** A 1-D convolution over time: the input "
+        "channels are the convolution's channels, and each filter (128 in the study) "
+        "slides a window of a few time bins along the utterance, detecting one short "
+        "spectro-temporal pattern wherever it occurs. Batch normalisation rescales each "
+        "filter's output to a stable range, dropout randomly silences units during "
+        "training to reduce overfitting, and the maximum over time of each filter feeds "
+        "a linear classifier."
     ),
 }
 OTHER_FAMILY_TEXT = (
@@ -168,7 +171,7 @@ def _data_section(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]:
             + "."
         )
     blocks: list[Block] = [
-        Heading(2, "2. The data"),
+        Heading(2, "The data"),
         Paragraph(
             "Each sample is one spoken word turned into spikes by a model of the inner ear: "
             "the sound is split into frequency channels (700 in SHD; channel 0 is the "
@@ -185,6 +188,12 @@ def _data_section(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]:
             "training and to choose settings; the test file is a separate recording set. "
             "Holding out whole speakers asks the harder, honest question: does the model "
             "recognise a word from a voice it has never heard?"
+        )
+        if not d.valid_file
+        else Paragraph(
+            "**Validation uses the data set's own validation file**, recorded apart from "
+            "the training and test files; it is used to watch training and to choose "
+            "settings, never the test file."
         ),
     ]
     if "rasters" in figs:
@@ -192,22 +201,46 @@ def _data_section(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]:
     return blocks
 
 
+def _settings(g: ModelGroup) -> str:
+    m = g.first
+    parts = [f"`{k}={v}`" for k, v in m.hparams.items()]
+    if m.schedule and m.schedule != "constant":
+        parts.append(f"`schedule={m.schedule}`")
+    return f"{m.label} ({', '.join(parts)})" if parts else m.label
+
+
 def _models_section(run: RunResults, groups: list[ModelGroup]) -> list[Block]:
     families = list(dict.fromkeys(g.first.family for g in groups))
     items = []
     for fam in families:
-        labels = ", ".join(g.first.label for g in groups if g.first.family == fam)
+        labels = "; ".join(_settings(g) for g in groups if g.first.family == fam)
         text = FAMILY_TEXT.get(fam, OTHER_FAMILY_TEXT.format(family=fam.upper()))
         items.append(f"{text} Rows: {labels}.")
-    blocks: list[Block] = [Heading(2, "3. The models"), Bullets(tuple(items))]
+    blocks: list[Block] = [Heading(2, "The models"), Bullets(tuple(items))]
     if any(g.first.family == "snn" or g.first.engine for g in groups):
         blocks.append(Paragraph(ENGINE_TEXT))
+    d = run.dataset
+    default_steps = [
+        g for g in groups
+        if g.first.family == "snn" and not {"dt", "tau_mem", "tau_syn"} & set(g.first.hparams)
+    ]
+    if default_steps and d.dt and abs(d.dt - 1e-3) > 1e-9:
+        factor = d.dt / 1e-3
+        blocks.append(
+            Paragraph(
+                "**Time steps and time constants.** Like the original study, the spiking "
+                "rows use Norse's default integration step of 1 ms while each step here is "
+                f"one {1e3 * d.dt:g} ms bin, so measured in real time every time constant "
+                f"is {factor:g}× longer than its nominal value (τ_mem = 10 ms acts as "
+                f"{10 * factor:g} ms of sound)."
+            )
+        )
     return blocks
 
 
 def _training_section(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]:
     blocks: list[Block] = [
-        Heading(2, "4. Training"),
+        Heading(2, "Training"),
         Paragraph(
             "All models are trained with the Adam optimiser to minimise the cross-entropy "
             "between their class scores and the true word. After each epoch (one pass over "
@@ -260,7 +293,7 @@ def _results_section(run: RunResults, groups: list[ModelGroup], figs: dict[str, 
     env_dev = run.environment.get("device")
     where = f" on this run's device ({env_dev})" if env_dev else ""
     blocks: list[Block] = [
-        Heading(2, "5. Results"),
+        Heading(2, "Results"),
         tables.model_details_table(run),
         Paragraph(
             "Accuracy is the fraction of test samples whose highest class score is the true "
@@ -319,15 +352,28 @@ def _efficiency_section(run: RunResults) -> list[Block]:
         ),
         table,
     ]
+    energies = [(g, e) for g in group_models(run.models) if (e := tables.energy_per_sample(g))]
+    if len(energies) >= 2:
+        low, high = min(energies, key=lambda ge: ge[1]), max(energies, key=lambda ge: ge[1])
+        blocks.append(
+            Paragraph(
+                f"On the 45 nm CMOS estimate, {low[0].first.label} needs the least energy per "
+                f"test sample ({tables.fmt_energy(low[1])}) and {high[0].first.label} the most "
+                f"({tables.fmt_energy(high[1])}, {high[1] / low[1]:.3g}× as much). Where the Loihi "
+                "column has a figure, it prices the same work as spikes delivered on a "
+                "neuromorphic chip; it is empty for models that do not pass spike counts."
+            )
+        )
     consts = tables.energy_constants_table(run)
     if consts is not None:
         blocks.append(consts)
     return blocks
 
 
-def _streaming_section(figs: dict[str, FigureBlock]) -> list[Block]:
+def _streaming_section(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]:
     if "streaming" not in figs:
         return []
+    table = tables.streaming_table(run)
     return [
         Heading(2, "Streaming inference"),
         Paragraph(
@@ -339,6 +385,7 @@ def _streaming_section(figs: dict[str, FigureBlock]) -> list[Block]:
             "the bin width, the network keeps up with the sound in real time."
         ),
         figs["streaming"],
+        *([table] if table is not None else []),
     ]
 
 
@@ -424,7 +471,7 @@ def build_document(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]
     blocks: list[Block] = [
         Heading(1, f"spikebench report: {experiment} on {dataset}"),
         Paragraph(f"Models: {labels}.{headline}{created}"),
-        Heading(2, "1. The question"),
+        Heading(2, "The question"),
         Paragraph(
             "Can a spiking neural network, which computes with binary events in time the way "
             "neurons do, recognise spoken words as well and as fast as conventional "
@@ -442,9 +489,21 @@ def build_document(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]
     blocks += _training_section(run, figs)
     blocks += _results_section(run, groups, figs)
     blocks += _efficiency_section(run)
-    blocks += _streaming_section(figs)
+    blocks += _streaming_section(run, figs)
     blocks += _search_section(run, figs)
     blocks += _caveats(run, groups)
     blocks += _reproduce(run)
-    return blocks
+    return _numbered(blocks)
+
+
+def _numbered(blocks: list[Block]) -> list[Block]:
+    """Number the sections (level-2 headings) in order: 1. The question, 2. The data, ..."""
+    out: list[Block] = []
+    n = 0
+    for b in blocks:
+        if isinstance(b, Heading) and b.level == 2:
+            n += 1
+            b = Heading(2, f"{n}. {b.text}")
+        out.append(b)
+    return out
 

@@ -19,7 +19,7 @@ def _table(t: Table) -> str:
     head = "| " + " | ".join(_cell(c) for c in t.columns) + " |"
     rule = "|" + "|".join("---:" if a == "r" else "---" for a in t.align) + "|"
     rows = ["| " + " | ".join(_cell(c) for c in row) + " |" for row in t.rows]
-    notes = [f"\n{n}" for n in t.notes]
+    notes = [f"\n{n}\n" for n in t.notes]
     return "\n".join([f"**{t.title}**", "", head, rule, *rows]) + "\n" + "".join(notes)
 
 

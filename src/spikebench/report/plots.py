@@ -197,23 +197,33 @@ def plot_spike_rasters(samples: Samples | None, keys: Sequence[str] = (), max_sa
 
 
 def plot_streaming(run: RunResults) -> Figure | None:
-    """Accuracy when the decision is taken after a fraction of the utterance (issue 7)."""
+    """Accuracy against decision time: as a fraction of each utterance (left) and in
+    seconds into the recording (right, when recorded) (issue 7)."""
     groups = [(i, g) for i, g in enumerate(group_models(run.models)) if g.first.streaming]
     if not groups:
         return None
-    fig = Figure(figsize=(7.5, 4.6))
-    ax = fig.subplots()
+    with_time = any(g.first.streaming.time_s for _, g in groups)
+    fig = Figure(figsize=(12 if with_time else 7.5, 4.6))
+    axes = np.atleast_1d(fig.subplots(1, 2 if with_time else 1))
     for i, g in groups:
         s = g.first.streaming
         label = g.first.label
         if s.seconds_per_bin is not None:
             label += f" ({1e3 * s.seconds_per_bin:.3g} ms per bin)"
-        ax.plot(np.asarray(s.fraction), 100 * np.asarray(s.accuracy), marker="o", markersize=3,
-                color=color(i), label=label)
-    ax.set(xlabel="fraction of the utterance heard before deciding", ylabel="test accuracy (%)",
-           title="Streaming inference: accuracy vs decision time", xlim=(0, 1.02))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+        axes[0].plot(np.asarray(s.fraction), 100 * np.asarray(s.accuracy), marker="o", markersize=3,
+                     color=color(i), label=label)
+        if with_time and s.time_s:
+            axes[1].plot(np.asarray(s.time_s), 100 * np.asarray(s.accuracy_vs_time), color=color(i),
+                         label=g.first.label)
+    axes[0].set(xlabel="fraction of the utterance heard before deciding", ylabel="test accuracy (%)",
+                title="Decision after a fraction of each utterance", xlim=(0, 1.02))
+    axes[0].legend(fontsize=8, loc="lower right")
+    if with_time:
+        axes[1].set(xlabel="time into the recording when deciding (s)", ylabel="test accuracy (%)",
+                    title="Decision at a fixed time")
+        axes[1].legend(fontsize=8, loc="lower right")
+    for ax in axes:
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 

@@ -10,10 +10,12 @@ Units: accuracies are fractions in [0, 1]; times are seconds; learning rates are
 numbers. Sections that later issues add are optional and read here when present:
 
 - ``models[i].efficiency`` (issue 7): a JSON object, shown as it is (numeric leaves).
-- ``models[i].streaming`` (issue 7): ``{"fraction": [...], "accuracy": [...],
-  "seconds_per_bin": float}`` -- accuracy when the decision is taken after that
-  fraction of the utterance, and the mean per-bin latency (``time_fraction``/``t`` and
-  ``latency_seconds_per_bin`` are accepted as aliases).
+- ``models[i].streaming`` (issue 7, written by
+  :func:`spikebench.training.streaming.evaluate_streaming`): ``fraction`` / ``accuracy``
+  (accuracy when each utterance is decided after that fraction of it), optionally
+  ``time_s`` / ``accuracy_vs_time`` (decided that many seconds into the recording),
+  ``seconds_per_bin`` (median per-bin latency of one stream), ``seconds_per_bin_p95``,
+  ``real_time_factor`` and ``state_bytes_per_stream``.
 - ``models[i].selected_on`` (issue 6): ``"val"``, ``"final"`` or ``"test"``; a model
   whose epoch was selected on the test split is marked in every table.
 - ``search`` (issue 8, top level): ``{"study", "direction", "trials": [{"number",
@@ -54,7 +56,12 @@ class Streaming:
 
     fraction: tuple[float, ...]
     accuracy: tuple[float, ...]
+    time_s: tuple[float, ...] = ()
+    accuracy_vs_time: tuple[float, ...] = ()
     seconds_per_bin: float | None = None
+    seconds_per_bin_p95: float | None = None
+    real_time_factor: float | None = None
+    state_bytes_per_stream: int | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,8 @@ class ModelResult:
     engine: str | None
     hidden: int | None
     lr: float | None
+    schedule: str | None
+    hparams: dict[str, Any]
     epochs: int | None
     batch_size: int | None
     seed: int | None
@@ -91,6 +100,7 @@ class DatasetInfo:
     name: str | None = None
     train_file: str | None = None
     test_file: str | None = None
+    valid_file: str | None = None  # an official validation file (SSC) instead of held-out speakers
     n_train: int | None = None
     n_val: int | None = None
     n_test: int | None = None
@@ -268,6 +278,8 @@ def _model(obj: Any, where: str) -> ModelResult:
         engine=f.str("engine"),
         hidden=f.int("hidden"),
         lr=f.num("lr", positive=True),
+        schedule=f.str("schedule"),
+        hparams=_hparams(obj.get("hparams"), f.where),
         epochs=f.int("epochs"),
         batch_size=f.int("batch_size"),
         seed=f.int("seed"),
@@ -295,21 +307,30 @@ def _model(obj: Any, where: str) -> ModelResult:
     )
 
 
-def _first_key(f: _Fields, names: tuple[str, ...]) -> str | None:
-    return next((n for n in names if f.obj.get(n) is not None), None)
+def _hparams(v: Any, where: str) -> dict[str, Any]:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise DataError(f"{where}: field 'hparams' should be a JSON object")
+    return v
 
 
 def _streaming(f: _Fields | None) -> Streaming | None:
     if f is None:
         return None
-    xkey = _first_key(f, ("fraction", "time_fraction", "t"))
-    if xkey is None or f.obj.get("accuracy") is None:
-        raise DataError(f"{f.where}: needs 'fraction' and 'accuracy' lists")
-    x, y = f.series(xkey), f.series("accuracy", fraction=True)
+    x, y = f.series("fraction"), f.series("accuracy", fraction=True)
     if len(x) != len(y) or not x:
         raise DataError(f"{f.where}: 'fraction' and 'accuracy' must be non-empty lists of one length")
-    lkey = _first_key(f, ("seconds_per_bin", "latency_seconds_per_bin"))
-    return Streaming(x, y, f.num(lkey, positive=True) if lkey else None)
+    t, yt = f.series("time_s"), f.series("accuracy_vs_time", fraction=True)
+    if len(t) != len(yt):
+        raise DataError(f"{f.where}: 'time_s' and 'accuracy_vs_time' must have one length")
+    return Streaming(
+        fraction=x, accuracy=y, time_s=t, accuracy_vs_time=yt,
+        seconds_per_bin=f.num("seconds_per_bin", positive=True),
+        seconds_per_bin_p95=f.num("seconds_per_bin_p95", positive=True),
+        real_time_factor=f.num("real_time_factor", positive=True),
+        state_bytes_per_stream=f.int("state_bytes_per_stream"),
+    )
 
 
 def _dataset(f: _Fields | None) -> DatasetInfo:
@@ -327,6 +348,7 @@ def _dataset(f: _Fields | None) -> DatasetInfo:
         name=f.str("name"),
         train_file=f.str("train_file"),
         test_file=f.str("test_file"),
+        valid_file=f.str("valid_file"),
         n_train=f.int("n_train"),
         n_val=f.int("n_val"),
         n_test=f.int("n_test"),

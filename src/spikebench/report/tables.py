@@ -176,102 +176,160 @@ def speed_table(run: RunResults) -> Table:
     )
 
 
-# Pretty names for the efficiency metrics engineer F's measure_efficiency writes; any
-# other numeric leaf is shown under its dotted key path.
-_EFFICIENCY_LABELS = {
-    "params": "Parameters",
-    "footprint_bytes": "Footprint (bytes)",
-    "connection_sparsity": "Connection sparsity",
-    "activation_sparsity": "Activation sparsity",
-    "synops": "Effective synaptic ops / sample",
-    "ac": "Accumulates (AC) / sample",
-    "mac": "Multiply-accumulates (MAC) / sample",
-    "dense": "Dense ops / sample",
-    "dense_ops": "Dense ops / sample",
-    "neuron_updates": "Neuron state updates / sample",
-}
+def fmt_energy(j: float | None) -> str:
+    if j is None:
+        return DASH
+    for scale, unit in ((1.0, "J"), (1e-3, "mJ"), (1e-6, "µJ"), (1e-9, "nJ")):
+        if abs(j) >= scale:
+            return f"{j / scale:.3g} {unit}"
+    return f"{j / 1e-12:.3g} pJ"
 
 
-def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-    elif isinstance(obj, (int, float)) and not isinstance(obj, bool) and math.isfinite(obj):
-        out[prefix[:-1]] = obj
-    return out
+def fmt_bytes(n: float | None) -> str:
+    if n is None:
+        return DASH
+    for scale, unit in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{int(n)} B"
 
 
-def _efficiency_label(path: str) -> str:
-    if path in _EFFICIENCY_LABELS:
-        return _EFFICIENCY_LABELS[path]
-    leaf = path.rsplit(".", 1)[-1]
-    if "." not in path or leaf not in _EFFICIENCY_LABELS:
-        return path.replace("_", " ")
-    return f"{path.rsplit('.', 1)[0].replace('_', ' ')}: {_EFFICIENCY_LABELS[leaf]}"
+def fmt_count(x: float | None) -> str:
+    """An operation count per sample: separators below 10^6, else 3 significant digits."""
+    if x is None:
+        return DASH
+    if abs(x) < 1e6:
+        return f"{x:,.0f}"
+    return f"{x:.3g}".replace("e+0", "e").replace("e+", "e")
 
 
-def _is_constant(path: str) -> bool:
-    return path.split(".", 1)[0] in ("constants", "energy_constants")
+def _get(obj: Any, path: str) -> Any:
+    for key in path.split("."):
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+# The efficiency rows (issue 7): key path in a model's ``efficiency`` object (written by
+# spikebench.training.efficiency.measure_efficiency), row label, cell format.
+EFFICIENCY_ROWS: tuple[tuple[str, str, Any], ...] = (
+    ("params", "Parameters", fmt_int),
+    ("footprint_bytes", "Memory footprint (parameters + buffers)", fmt_bytes),
+    ("connection_sparsity", "Connection sparsity (zero weights)", fmt_pct),
+    ("activation_sparsity", "Activation sparsity (zero outputs)", fmt_pct),
+    ("spikes_per_sample", "Spikes per sample", fmt_count),
+    ("firing_rate_hz", "Mean firing rate (Hz)", lambda x: DASH if x is None else f"{x:.3g}"),
+    ("synops.effective_ac", "Effective accumulates (AC) per sample", fmt_count),
+    ("synops.effective_mac", "Effective multiply-accumulates (MAC) per sample", fmt_count),
+    ("synops.dense", "Dense operations per sample (all inputs non-zero)", fmt_count),
+    ("synops.synaptic_events", "Synaptic events per sample", fmt_count),
+    ("neuron_updates.total", "Neuron state updates per sample", fmt_count),
+    ("energy.cmos45nm.total_j", "Energy per sample, 45 nm CMOS (estimate)", fmt_energy),
+    ("energy.loihi.total_j", "Energy per sample, Loihi (estimate)", fmt_energy),
+)
+
+
+def _mean_leaf(runs: list[dict[str, Any]], path: str) -> float | None:
+    vals = [v for r in runs if isinstance(v := _get(r, path), (int, float)) and not isinstance(v, bool)]
+    return statistics.fmean(vals) if vals else None
 
 
 def efficiency_table(run: RunResults) -> Table | None:
     """Efficiency metrics (issue 7), one column per model; None when no model has them.
 
-    Numeric leaves of each model's ``efficiency`` object are shown under their key path
-    (averaged over seeds); the per-operation energy constants, if the object carries
-    them under ``constants``, go to :func:`energy_constants_table` instead.
+    Rows follow :data:`EFFICIENCY_ROWS` (averaged over seeds); a row no model has is left
+    out, and a number a model lacks (e.g. the Loihi estimate of a non-spiking model) is
+    a dash.
     """
     groups = [g for g in group_models(run.models) if any(r.efficiency for r in g.runs)]
     if not groups:
         return None
-    per_group: list[dict[str, float]] = []
-    order: dict[str, None] = {}
-    for g in groups:
-        flat = [_flatten(r.efficiency) for r in g.runs if r.efficiency]
-        keys = [k for f in flat for k in f if not _is_constant(k)]
-        order.update(dict.fromkeys(keys))
-        per_group.append(
-            {k: statistics.fmean(f[k] for f in flat if k in f) for k in dict.fromkeys(keys)}
-        )
-    rows = tuple(
-        (_efficiency_label(k), *(fmt_number(d[k]) if k in d else DASH for d in per_group))
-        for k in order
-    )
+    per_group = [[r.efficiency for r in g.runs if r.efficiency] for g in groups]
+    rows = []
+    for path, label, fmt in EFFICIENCY_ROWS:
+        values = [_mean_leaf(effs, path) for effs in per_group]
+        if any(v is not None for v in values):
+            rows.append((label, *(fmt(v) for v in values)))
     return Table(
         title="Table 3. Efficiency on the test split",
         columns=("Metric", *(model_label(g) for g in groups)),
-        rows=rows,
+        rows=tuple(rows),
         align=("l", *("r" for _ in groups)),
         notes=(
-            "Counts follow NeuroBench's definitions (per test sample unless the metric says "
-            "otherwise); energies are estimates from the operation counts and the cited "
-            "per-operation constants, not measurements.",
+            "Counts follow NeuroBench's definitions, per test sample; energies are estimates "
+            "from the operation counts and the per-operation constants below, not measurements.",
         ),
     )
+
+
+def energy_per_sample(g: ModelGroup, platform: str = "cmos45nm") -> float | None:
+    return _mean_leaf([r.efficiency for r in g.runs if r.efficiency], f"energy.{platform}.total_j")
+
+
+def streaming_table(run: RunResults) -> Table | None:
+    """Per-bin latency of online (streaming) inference, one row per spiking model."""
+    groups = [g for g in group_models(run.models) if g.first.streaming]
+    if not groups:
+        return None
+    dt = run.dataset.dt
+    rows = []
+    for g in groups:
+        s = g.first.streaming
+        rtf = s.real_time_factor
+        if rtf is None and s.seconds_per_bin is not None and dt:
+            rtf = s.seconds_per_bin / dt
+        rows.append((
+            model_label(g),
+            fmt_pct(s.accuracy[-1]),
+            fmt_seconds(s.seconds_per_bin),
+            fmt_seconds(s.seconds_per_bin_p95),
+            DASH if rtf is None else f"{rtf:.3g}",
+            fmt_bytes(s.state_bytes_per_stream),
+        ))
+    return Table(
+        title="Streaming inference, one stream (batch size 1)",
+        columns=("Model", "Accuracy at the end", "Latency per bin (median)", "Latency per bin (95th pct.)",
+                 "Real-time factor", "State kept per stream"),
+        rows=tuple(rows),
+        align=("l", "r", "r", "r", "r", "r"),
+        notes=(
+            "Real-time factor = latency per bin / bin width: below 1 the network keeps up "
+            "with the sound as it arrives.",
+        ) + (("Seed runs: the first seed's figures.",) if any(g.n_seeds > 1 for g in groups) else ()),
+    )
+
+
+_CONSTANT_NAMES = {
+    "cmos45nm_mac": "45 nm CMOS: fp32 multiply-accumulate (MAC)",
+    "cmos45nm_ac": "45 nm CMOS: fp32 accumulate (AC)",
+    "cmos45nm_neuron_update": "45 nm CMOS: one neuron state update",
+    "loihi_synaptic_op": "Loihi: synaptic operation (one spike over one synapse)",
+    "loihi_neuron_update_active": "Loihi: neuron update, spiking",
+    "loihi_neuron_update_inactive": "Loihi: neuron update, silent",
+}
 
 
 def energy_constants_table(run: RunResults) -> Table | None:
     """The per-operation energies the efficiency estimates used, with their sources."""
     for m in run.models:
-        eff = m.efficiency or {}
-        consts = eff.get("constants") or eff.get("energy_constants")
-        if isinstance(consts, dict) and consts:
-            rows = []
-            for name, v in consts.items():
-                if isinstance(v, dict):
-                    value = v.get("value", v.get("pj", v.get("pJ", DASH)))
-                    unit = v.get("unit", "pJ")
-                    source = v.get("source", v.get("citation", ""))
-                    rows.append((name.replace("_", " "), f"{fmt_number(value)} {unit}", str(source)))
-                else:
-                    rows.append((name.replace("_", " "), fmt_number(v), ""))
-            return Table(
-                title="Per-operation energies used for the estimates",
-                columns=("Operation", "Energy", "Source"),
-                rows=tuple(rows),
-                align=("l", "r", "l"),
-            )
+        consts = (m.efficiency or {}).get("constants")
+        if not isinstance(consts, dict) or not consts:
+            continue
+        rows = []
+        for name, v in consts.items():
+            label = _CONSTANT_NAMES.get(name, name.replace("_", " "))
+            if isinstance(v, dict):
+                value, unit = v.get("value"), v.get("unit", "")
+                rows.append((label, f"{fmt_number(value)} {unit}".strip(), str(v.get("source", ""))))
+            else:
+                rows.append((label, fmt_number(v), ""))
+        return Table(
+            title="Per-operation energies used for the estimates",
+            columns=("Operation", "Cost", "Source"),
+            rows=tuple(rows),
+            align=("l", "r", "l"),
+        )
     return None
 
 
@@ -291,9 +349,10 @@ def dataset_table(run: RunResults) -> Table:
         ("Data set", d.name or DASH),
         ("Training file", d.train_file or DASH),
         ("Test file", d.test_file or DASH),
+        *((("Validation file", d.valid_file),) if d.valid_file else ()),
         ("Training / validation / test samples", f"{fmt_int(d.n_train)} / {fmt_int(d.n_val)} / {fmt_int(d.n_test)}"),
         ("Classes", fmt_int(d.n_classes if d.n_classes is not None else (len(d.keys) or None))),
-        ("Validation speakers (held out of training)", speakers),
+        *((("Validation speakers (held out of training)", speakers),) if not d.valid_file else ()),
         ("Binning", bin_desc),
     )
     return Table("Data", ("Item", "Value"), rows, ("l", "l"))
@@ -359,5 +418,6 @@ def mean_or_none(values: Sequence[float]) -> float | None:
 
 __all__ = [
     "Table", "model_details_table", "speed_table", "efficiency_table", "energy_constants_table",
+    "streaming_table",
     "dataset_table", "environment_table", "search_table", "search_counts", "best_group",
 ]
