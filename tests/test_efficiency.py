@@ -50,13 +50,13 @@ def test_linear_counts_equal_binarised_matmul(binary: bool) -> None:
     res = measure_efficiency(model, [x[:, :4], (x[:, 4:], torch.zeros(3))])
     assert res["n_samples"] == 7
     n = x.shape[1]
-    eff1, dense1, events1 = _reference_ops(x, model.fc1.weight)
+    eff1, dense1, _ = _reference_ops(x, model.fc1.weight)
     h = model.act(model.fc1(x)).detach()
     eff2, dense2, _ = _reference_ops(h, model.fc2.weight)
     layer1 = res["layers"][0]
     assert layer1["name"] == "fc1"
     assert layer1["dense"] == pytest.approx(dense1 / n)
-    assert layer1["synaptic_events"] == pytest.approx(events1 / n)
+    assert layer1["synaptic_events"] is None  # spike deliveries: spiking models only
     if binary:
         assert layer1["effective_ac"] == pytest.approx(eff1 / n)
         assert layer1["effective_mac"] == 0
@@ -101,6 +101,25 @@ def test_snn_neuron_updates_and_firing_rate() -> None:
     assert res["constants"]["loihi_synaptic_op"]["value"] == pytest.approx(23.6)
     assert res["constants"]["cmos45nm_mac"]["unit"] == "pJ"
     json.dumps(res)
+
+
+def test_snn_spike_deliveries_of_count_input() -> None:
+    g = torch.Generator().manual_seed(2)
+    x = (torch.rand(20, 5, 16, generator=g) < 0.2).float() * torch.randint(1, 4, (20, 5, 16), generator=g)
+    torch.manual_seed(2)
+    model = create_model("snn", n_in=16, n_classes=4, n_steps=20, hidden=10, v_th=0.2).eval()
+    with torch.no_grad():
+        model.hidden[0].linear.weight[:, :4] = 0.0
+        spikes = model(x).spikes[0]
+    res = measure_efficiency(model, [x])
+    eff0, _, events0 = _reference_ops(x, model.hidden[0].linear.weight)
+    eff1, _, events1 = _reference_ops(spikes, model.out.linear.weight)
+    first, readout = res["layers"]
+    assert first["effective_mac"] == pytest.approx(eff0 / 5)  # counts of 2-3: MACs
+    assert first["synaptic_events"] == pytest.approx(events0 / 5)
+    assert readout["effective_ac"] == pytest.approx(eff1 / 5)
+    assert res["synops"]["synaptic_events"] == pytest.approx((events0 + events1) / 5)
+    assert events0 > eff0  # a count of 3 is three deliveries but one MAC
 
 
 def test_energy_is_a_pure_function_of_counts_with_cited_constants() -> None:
