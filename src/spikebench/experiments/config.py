@@ -97,7 +97,11 @@ class InferenceSpec:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """A whole experiment: data handling, timing protocol and the models to compare."""
+    """A whole experiment: data handling, timing protocol and the models to compare.
+
+    ``search`` is the optional ``[search]`` table of ``spikebench tune`` (validated by
+    :mod:`spikebench.tuning.space`); ``spikebench run`` ignores it.
+    """
 
     name: str
     models: tuple[ModelSpec, ...]
@@ -109,6 +113,7 @@ class ExperimentConfig:
     select: tuple[str, ...] = ()
     data: DataSpec = DataSpec()
     inference: InferenceSpec = InferenceSpec()
+    search: dict[str, Any] = field(default_factory=dict)
 
     def selected_models(self) -> tuple[ModelSpec, ...]:
         if not self.select:

@@ -96,15 +96,19 @@ def resolve_dataset(dataset: str, root: str | Path | None = None, *,
 
 
 def prepare_data(files: DatasetFiles, spec: DataSpec, *, seed: int = 0,
-                 cache_dir: str | Path | None = None) -> PreparedData:
-    """Bin the files by ``spec`` (cached) and hold out validation speakers."""
+                 cache_dir: str | Path | None = None, include_test: bool = True) -> PreparedData:
+    """Bin the files by ``spec`` (cached) and hold out validation speakers.
+
+    ``include_test=False`` (a hyper-parameter search) never opens the test file and leaves
+    ``test`` as ``None``.
+    """
     from spikebench.data.binning import BinSpec
     from spikebench.data.cache import load_binned
     from spikebench.data.splits import speaker_holdout
 
     bins = BinSpec(dt=spec.dt, t_max=spec.t_max, pool=spec.pool, binary=spec.binary)
     full = load_binned(files.train, bins, cache_dir)
-    test = load_binned(files.test, bins, cache_dir)
+    test = load_binned(files.test, bins, cache_dir) if include_test else None
     if files.valid is not None:
         train, val = full, load_binned(files.valid, bins, cache_dir)
     else:
@@ -116,10 +120,11 @@ def prepare_data(files: DatasetFiles, spec: DataSpec, *, seed: int = 0,
             raise DataError(f"{files.train}: cannot hold out whole speakers for validation "
                             f"({len(np.unique(full.speakers))} speaker(s) in the file)")
         train, val = full.subset(train_idx), full.subset(val_idx)
-    labels = np.concatenate([np.asarray(s.labels) for s in (train, val, test)])
+    splits = (train, val, test) if test is not None else (train, val)
+    labels = np.concatenate([np.asarray(s.labels) for s in splits])
     keys = tuple(full.keys)
     n_classes = max(len(keys), int(labels.max()) + 1)
-    if test.n_channels != train.n_channels:
+    if test is not None and test.n_channels != train.n_channels:
         raise DataError(f"{files.test}: {test.n_channels} channels, but {files.train} has "
                         f"{train.n_channels}")
     return PreparedData(files, train, val, test, n_classes, keys,
