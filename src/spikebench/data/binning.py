@@ -77,6 +77,15 @@ class BinSpec:
         return asdict(self)
 
 
+def _zeros(n: int, device: torch.device) -> torch.Tensor:
+    """A zero float32 vector; on CPU from calloc (numpy), whose fresh pages the kernel
+    zeroes on first touch, instead of torch.zeros' explicit memset over freshly faulted
+    pages (measured 5-10x faster for a [100, 256, 700] batch)."""
+    if device.type == "cpu":
+        return torch.from_numpy(np.zeros(n, dtype=np.float32))
+    return torch.zeros(n, dtype=torch.float32, device=device)
+
+
 class BinnedSplit:
     """A binned split: sparse events on the grid, labels, speakers, class names.
 
@@ -175,7 +184,7 @@ class BinnedSplit:
         column = np.repeat(np.arange(b, dtype=np.int64), lengths)
         flat = (self._steps[pos].astype(np.int64) * b + column) * c + self._chans[pos]
         flat_t = torch.from_numpy(flat).to(device)
-        out = torch.zeros(t * b * c, dtype=torch.float32, device=flat_t.device)
+        out = _zeros(t * b * c, flat_t.device)
         if flat.size:
             ones = torch.ones(1, dtype=torch.float32, device=out.device).expand(flat.size)
             out.index_put_((flat_t,), ones, accumulate=True)
