@@ -169,3 +169,28 @@ def test_layers_keep_time_major_shapes_and_float32_defaults():
         assert out.shape == (7, 2, 3) and out.dtype == torch.float32
     assert LIF(5, 3, recurrent=True).recurrent.weight.shape == (3, 3)
     assert LIF(5, 3).recurrent is None
+
+
+@pytest.mark.skipif(not _native.numba_available(), reason="numba kernels unavailable")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("density", [0.03, 0.5])
+def test_sparse_input_projection_equals_the_dense_product(dtype, density):
+    from spikebench.engine._native.projection import project
+
+    g = torch.Generator().manual_seed(7)
+    # Spike counts (0, 1, 2) on an odd channel count, to exercise the unpaired path too.
+    x = ((torch.rand(20, 6, 33, generator=g) < density).to(dtype)
+         + (torch.rand(20, 6, 33, generator=g) < density / 3).to(dtype))
+    lin = torch.nn.Linear(33, 9).to(dtype)
+    probe = torch.randn(20, 6, 9, generator=g, dtype=dtype)
+    outs = {}
+    for impl in ("numba", "torch"):
+        out = project(x, lin, impl)
+        outs[impl] = (out, torch.autograd.grad((out * probe).sum(), [lin.weight, lin.bias]))
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(outs["numba"][0], outs["torch"][0], **tol)
+    for a, b in zip(outs["numba"][1], outs["torch"][1]):
+        torch.testing.assert_close(a, b, **tol)
+    # An input that needs its own gradient takes the dense path and gets one.
+    xg = x.clone().requires_grad_()
+    assert torch.autograd.grad(project(xg, lin, "numba").sum(), xg)[0].shape == x.shape

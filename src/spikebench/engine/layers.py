@@ -22,6 +22,7 @@ import logging
 import torch
 from torch import nn
 
+from spikebench.engine._native.projection import project
 from spikebench.engine.adlif import AdLIFParams, AdLIFState, adlif_initial_state, adlif_scan
 from spikebench.engine.li import LIParams, LIState, li_initial_state, li_scan
 from spikebench.engine.lif import LIFParams, LIFState, lif_initial_state, lif_scan
@@ -131,7 +132,7 @@ class LIF(nn.Module):
         impl = resolve_backend(self.backend, x.device)
         if impl == "norse":
             return self._norse(x, state)
-        current = self.linear(x)  # [T, B, n_out], one GEMM for all steps
+        current = project(x, self.linear, impl)  # [T, B, n_out], all steps at once
         rec = self.recurrent.weight if self.recurrent is not None else None
         z, _, new_state = lif_scan(current, state, self.p, rec, impl=impl)
         return z, new_state
@@ -219,7 +220,7 @@ class LI(nn.Module):
         impl = resolve_backend(self.backend, x.device)
         if impl == "norse":
             return self._norse(x, state)
-        return li_scan(self.linear(x), state, self.p, impl=impl)
+        return li_scan(project(x, self.linear, impl), state, self.p, impl=impl)
 
     def _norse(self, x: torch.Tensor, state: LIState) -> tuple[torch.Tensor, LIState]:
         from norse.torch.functional.leaky_integrator import LIParameters
@@ -310,4 +311,5 @@ class AdLIF(nn.Module):
             state = self.initial_state(x.shape[1], dtype=x.dtype, device=x.device)
         clamped = [getattr(self, name).clamp(lo, hi) for name, (lo, hi) in self.limits.items()]
         rec = self.recurrent.weight if self.recurrent is not None else None
-        return adlif_scan(self.linear(x), state, *clamped, self.p, rec)
+        impl = resolve_backend(self.backend, x.device)
+        return adlif_scan(project(x, self.linear, impl), state, *clamped, self.p, rec)

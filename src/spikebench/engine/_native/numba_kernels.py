@@ -175,3 +175,110 @@ def warm_up() -> None:
     lif_backward(U, torch.ones_like(U), None, torch.zeros(1, 3), p)
     V, _ = li_forward(cur, torch.zeros(1, 3), torch.zeros(1, 3), p)
     li_backward(V, torch.zeros(1, 3), p)
+
+
+# ---- sparse input projection: out = x W^T + b with x mostly zeros (binary spike frames) ----
+
+@njit(cache=True, nogil=True)
+def _nonzeros_pairs(Xw, indptr, indices, max_nnz):  # pragma: no cover
+    """CSR column indices of float32 rows read as uint64 words (two columns per word).
+
+    Returns nnz, or -1 as soon as it exceeds ``max_nnz`` (then the dense product is used).
+    """
+    R, Q = Xw.shape
+    k = 0
+    for r in range(R):
+        indptr[r] = k
+        if k > max_nnz:
+            return -1
+        for q in range(Q):
+            w = Xw[r, q]
+            if w != 0:
+                indices[k] = 2 * q
+                k += (w & 0xFFFFFFFF) != 0
+                indices[k] = 2 * q + 1
+                k += (w >> 32) != 0
+    indptr[R] = k
+    return k
+
+
+@njit(cache=True, nogil=True)
+def _nonzeros_words(Xw, indptr, indices, max_nnz):  # pragma: no cover
+    """CSR column indices, one column per word (float64 read as uint64, or float32 as uint32)."""
+    R, C = Xw.shape
+    k = 0
+    for r in range(R):
+        indptr[r] = k
+        if k > max_nnz:
+            return -1
+        for c in range(C):
+            indices[k] = c
+            k += Xw[r, c] != 0
+    indptr[R] = k
+    return k
+
+
+@njit(cache=True, nogil=True)
+def _gather_rows(X, indptr, indices, WT, bias, out):  # pragma: no cover
+    R = X.shape[0]
+    H = WT.shape[1]
+    for r in range(R):
+        acc = out[r]
+        for h in range(H):
+            acc[h] = bias[h]
+        for q in range(indptr[r], indptr[r + 1]):
+            c = indices[q]
+            xv = X[r, c]
+            w = WT[c]
+            for h in range(H):
+                acc[h] += xv * w[h]
+
+
+@njit(cache=True, nogil=True)
+def _scatter_grad(X, indptr, indices, G, gWT):  # pragma: no cover
+    R = X.shape[0]
+    H = G.shape[1]
+    for r in range(R):
+        g = G[r]
+        for q in range(indptr[r], indptr[r + 1]):
+            c = indices[q]
+            xv = X[r, c]
+            acc = gWT[c]
+            for h in range(H):
+                acc[h] += xv * g[h]
+
+
+def nonzero_rows(x2d: torch.Tensor, max_density: float):
+    """CSR structure ``(indptr, indices)`` of a contiguous ``[R, C]`` float tensor, or None
+    if more than ``max_density`` of its entries are non-zero."""
+    X = x2d.detach().numpy()
+    R, C = X.shape
+    max_nnz = int(max_density * R * C)
+    indptr = np.empty(R + 1, dtype=np.int64)
+    indices = np.empty(R * C + 2, dtype=np.int32)  # pages are touched only up to nnz
+    if X.dtype == np.float32 and C % 2 == 0:
+        nnz = _nonzeros_pairs(X.view(np.uint64), indptr, indices, max_nnz)
+    else:
+        nnz = _nonzeros_words(X.view(np.uint32 if X.dtype == np.float32 else np.uint64),
+                              indptr, indices, max_nnz)
+    if nnz < 0:
+        return None
+    return indptr, indices[:nnz].copy()
+
+
+def sparse_linear_forward(x2d, csr, weight, bias):
+    """``x2d [R, C] @ weight.T + bias`` touching only the non-zero inputs."""
+    indptr, indices = csr
+    out = torch.empty(x2d.shape[0], weight.shape[0], dtype=x2d.dtype)
+    wt = weight.detach().t().contiguous().numpy()
+    b = bias.detach().numpy() if bias is not None else np.zeros(weight.shape[0], dtype=wt.dtype)
+    _gather_rows(x2d.detach().numpy(), indptr, indices, wt, b, out.numpy())
+    return out
+
+
+def sparse_linear_weight_grad(x2d, csr, grad_out):
+    """``grad_out.T @ x2d`` (the weight gradient ``[H, C]``) over the non-zero inputs."""
+    indptr, indices = csr
+    g_wt = np.zeros((x2d.shape[1], grad_out.shape[1]), dtype=x2d.detach().numpy().dtype)
+    _scatter_grad(x2d.detach().numpy(), indptr, indices, grad_out.detach().contiguous().numpy(), g_wt)
+    return torch.from_numpy(g_wt).t()
