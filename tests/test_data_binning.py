@@ -129,3 +129,11 @@ def test_speaker_holdout() -> None:
         speaker_holdout(np.zeros(10))
     with pytest.raises(ConfigError):
         speaker_holdout(speakers, n_val_speakers=10)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_frames_on_cuda_equal_cpu() -> None:
+    split = bin_events(_random_events(9, seed=2), BinSpec(pool=5, binary=True))
+    x, y = next(split.batches(9, device="cuda"))
+    assert x.device.type == "cuda" and y.device.type == "cuda"
+    assert torch.equal(x.cpu(), split.frames(np.arange(9)))

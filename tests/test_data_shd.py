@@ -161,3 +161,18 @@ def test_subset_keeps_events(tmp_path: Path) -> None:
     np.testing.assert_array_equal(sub.sample(0)[0], data.sample(5)[0])
     np.testing.assert_array_equal(sub.sample(1)[1], data.sample(1)[1])
     assert list(sub.labels) == [data.labels[5], data.labels[1]]
+
+
+def test_ssc_layout_without_meta_round_trips(tmp_path: Path) -> None:
+    data = make_synthetic(15, n_classes=35, n_speakers=4, mean_events=30.0, seed=4)
+    ssc = SpikeData(
+        times=data.times, units=data.units, offsets=data.offsets, labels=data.labels,
+        speakers=data.speakers, keys=data.keys,
+    )  # fmt: skip
+    path = tmp_path / "ssc_valid.h5"
+    write_shd(path, ssc)
+    back = read_shd(path)
+    assert back.meta == {} and back.keys == tuple(f"class-{i}" for i in range(35))
+    with h5py.File(path, "r") as f:
+        assert "meta_info" not in f["extra"]
+    np.testing.assert_array_equal(back.times, ssc.times)
