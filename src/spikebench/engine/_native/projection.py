@@ -4,10 +4,10 @@ Spike frames are mostly zeros, so on CPU the product can skip them: build the CS
 structure of the non-zero inputs once (numba, one pass over ``x``), gather-sum the
 weight rows of the active inputs in the forward pass, and scatter-add the output
 gradient into the weight gradient in the backward pass; the cost follows the number of
-spikes instead of ``T * B * C``. Used only where it wins: CPU, the numba kernels
-available, an input that needs no gradient (the network's input, not a hidden layer's
-spikes) and at most ``SPARSE_MAX_DENSITY`` non-zero entries (the scan gives up early
-otherwise and the dense matrix product runs). Sums are taken in another order than the
+spikes instead of ``T * B * C`` (the input's own gradient, for a hidden layer, stays a
+dense product ``grad W``). Used only where it wins: CPU, the numba kernels available and
+at most ``SPARSE_MAX_DENSITY`` non-zero entries (the scan gives up early otherwise and
+the dense matrix product runs). Sums are taken in another order than the
 dense product's, so results agree to rounding.
 """
 
@@ -26,7 +26,7 @@ class _SparseInputLinear(torch.autograd.Function):
         from spikebench.engine._native import numba_kernels
 
         csr = (indptr.numpy(), indices.numpy())
-        ctx.save_for_backward(x2d, indptr, indices)
+        ctx.save_for_backward(x2d, indptr, indices, weight)
         ctx.has_bias = bias is not None
         return numba_kernels.sparse_linear_forward(x2d, csr, weight, bias)
 
@@ -34,22 +34,23 @@ class _SparseInputLinear(torch.autograd.Function):
     def backward(ctx, grad_out):  # type: ignore[override]
         from spikebench.engine._native import numba_kernels
 
-        x2d, indptr, indices = ctx.saved_tensors
-        g_weight = g_bias = None
+        x2d, indptr, indices, weight = ctx.saved_tensors
+        g_x = g_weight = g_bias = None
+        if ctx.needs_input_grad[0]:
+            g_x = grad_out @ weight
         if ctx.needs_input_grad[1]:
             g_weight = numba_kernels.sparse_linear_weight_grad(
                 x2d, (indptr.numpy(), indices.numpy()), grad_out
             )
         if ctx.has_bias and ctx.needs_input_grad[2]:
             g_bias = grad_out.sum(0)
-        return None, g_weight, g_bias, None, None
+        return g_x, g_weight, g_bias, None, None
 
 
 def project(x: torch.Tensor, linear: nn.Linear, impl: str) -> torch.Tensor:
     """``linear(x)`` for ``x [T, B, C]``; the sparse gather when ``impl == "numba"`` and it wins."""
     if (
         impl == "numba"
-        and not (torch.is_grad_enabled() and x.requires_grad)
         and x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.float64)
         and linear.weight.dtype == x.dtype
