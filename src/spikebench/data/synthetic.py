@@ -77,7 +77,7 @@ def make_synthetic(
     shift = structure.normal(0.0, 0.01, n_ids) * c
     rate = structure.uniform(0.85, 1.15, n_ids)
     meta = {
-        "gender": structure.integers(0, 2, n_ids).astype(np.uint8),
+        "gender": np.array(["female", "male"])[structure.integers(0, 2, n_ids)],
         "age": structure.integers(20, 60, n_ids).astype(np.uint8),
         "body_height": structure.integers(155, 195, n_ids).astype(np.uint8),
     }
