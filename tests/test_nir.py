@@ -1,15 +1,13 @@
 """NIR export: round trip through Norse's ``from_nir`` gives the same spikes.
 
 Norse imports ``Affine``, ``Linear`` and ``CubaLIF`` nodes (and recurrent sub-graphs via
-``nirtorch``) but has no importer for ``CubaLI``; :class:`NorseCubaLI` composes one from
-Norse's own ``LIBoxCell`` exactly the way Norse composes its ``CubaLIF`` (synapse, then
-membrane), so the readout is checked too.
+``nirtorch``); ``load_norse`` adds a ``CubaLI`` built from Norse's own ``LIBoxCell``, so
+the readout membrane is checked too. The spikes are read from Norse's ``CubaLIF`` modules.
 """
 
 from __future__ import annotations
 
 import json
-import warnings
 
 import nir
 import numpy as np
@@ -18,49 +16,17 @@ import torch
 
 from spikebench.cli import main
 from spikebench.errors import ConfigError
-from spikebench.export.nir import export_nir, snn_to_nir
+from spikebench.export.nir import export_nir, load_norse, snn_to_nir
 from spikebench.models.registry import create_model
 from spikebench.training.checkpoint import save_checkpoint
 
 norse_nir = pytest.importorskip("norse.torch.utils.import_nir")
-import norse.torch.module.leaky_integrator_box as li_box  # noqa: E402
-import nirtorch  # noqa: E402
-
-
-class NorseCubaLI(torch.nn.Module):
-    def __init__(self, node: nir.CubaLI, dt: float) -> None:
-        super().__init__()
-        f = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
-        self.w_in, self.r = f(node.w_in), f(node.r)
-        self.synapse = li_box.LIBoxCell(
-            li_box.LIBoxParameters(tau_mem_inv=1 / f(node.tau_syn), v_leak=torch.zeros_like(self.r)), dt=dt
-        )
-        self.membrane = li_box.LIBoxCell(
-            li_box.LIBoxParameters(tau_mem_inv=1 / f(node.tau_mem), v_leak=f(node.v_leak)), dt=dt
-        )
-
-    def forward(self, x, state=None):
-        state = (None, None) if state is None else state
-        i, s_syn = self.synapse(self.w_in * x, state[0])
-        v, s_mem = self.membrane(self.r * i, state[1])
-        return v, (s_syn, s_mem)
-
-
-def load_with_norse(graph: nir.NIRGraph, dt: float) -> torch.nn.Module:
-    def node_map(node):
-        if isinstance(node, nir.CubaLI):
-            return NorseCubaLI(node, dt)
-        return norse_nir._import_norse_module(node, dt=dt)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # nirtorch.load, what from_nir uses
-        return nirtorch.load(graph, node_map)
 
 
 @torch.no_grad()
 def run_norse(graph: nir.NIRGraph, x: torch.Tensor, dt: float):
     """Step the Norse module one bin at a time: (spikes per CubaLIF node, readout membrane)."""
-    net = load_with_norse(graph, dt)
+    net = load_norse(graph, dt=dt)
     spikes: dict[str, list[torch.Tensor]] = {}
     for name, module in net.named_modules():
         if isinstance(module, norse_nir.CubaLIF):

@@ -32,6 +32,12 @@ membrane) is not a NIR node; it is in the metadata as ``spikebench_readout``.
 
 The graph is built by walking the model's layers rather than by ``nirtorch``'s tracer:
 spikebench's layers loop over time inside ``forward``, which ``torch.fx`` cannot trace.
+
+:func:`load_norse` reads a graph back into Norse (``norse.torch.from_nir``'s node map,
+stepped by ``nirtorch``); Norse has no importer for ``CubaLI``, so one is composed from
+Norse's ``LIBoxCell`` the way Norse composes its ``CubaLIF`` (synapse, then membrane).
+snnTorch's ``import_from_nir`` is not used: it fixes ``dt = 1e-4`` s and requires
+``r = tau_mem / dt``, which contradicts real-time constants for 10 ms bins.
 """
 
 from __future__ import annotations
@@ -178,3 +184,55 @@ def export_nir(
     with atomic_path(path) as tmp:
         nir.write(tmp, graph)
     return graph
+
+
+def load_norse(graph: Any, *, dt: float) -> nn.Module:
+    """A Norse module that steps ``graph`` (a NIR graph or a path) one bin of ``dt`` s per call.
+
+    ``module(x_t [B, C], state) -> (readout membrane [B, K], state)``; start with
+    ``state=None``.
+    """
+    import warnings
+
+    import nir
+    import nirtorch
+    from norse.torch.utils import import_nir
+
+    if not isinstance(graph, nir.NIRNode):
+        graph = nir.read(graph)
+
+    def node_map(node: Any) -> nn.Module | None:
+        if isinstance(node, nir.CubaLI):
+            return _NorseCubaLI(node, dt)
+        return import_nir._import_norse_module(node, dt=dt)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # nirtorch.load: what from_nir uses
+        return nirtorch.load(graph, node_map)
+
+
+class _NorseCubaLI(nn.Module):
+    """NIR ``CubaLI`` in Norse: ``LIBoxCell`` synapse then ``LIBoxCell`` membrane."""
+
+    def __init__(self, node: Any, dt: float) -> None:
+        import norse.torch.module.leaky_integrator_box as li_box
+
+        super().__init__()
+
+        def f(a: Any) -> torch.Tensor:
+            return torch.as_tensor(np.asarray(a), dtype=torch.float32)
+
+        self.register_buffer("w_in", f(node.w_in))
+        self.register_buffer("r", f(node.r))
+        self.synapse = li_box.LIBoxCell(
+            li_box.LIBoxParameters(tau_mem_inv=1 / f(node.tau_syn), v_leak=torch.zeros_like(f(node.r))), dt=dt
+        )
+        self.membrane = li_box.LIBoxCell(
+            li_box.LIBoxParameters(tau_mem_inv=1 / f(node.tau_mem), v_leak=f(node.v_leak)), dt=dt
+        )
+
+    def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        state = (None, None) if state is None else state
+        i, s_syn = self.synapse(self.w_in * x, state[0])
+        v, s_mem = self.membrane(self.r * i, state[1])
+        return v, (s_syn, s_mem)
