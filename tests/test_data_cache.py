@@ -17,7 +17,9 @@ from spikebench.data.synthetic import make_synthetic
 from spikebench.errors import DataError
 
 
-def test_cache_hit_equals_fresh_binning(tiny_shd: dict[str, Path], tmp_path: Path, monkeypatch) -> None:
+def test_cache_hit_equals_fresh_binning(
+    tiny_shd: dict[str, Path], tmp_path: Path, monkeypatch
+) -> None:
     spec = BinSpec(pool=5)
     first = load_binned(tiny_shd["train"], spec, tmp_path)
     entries = [p for p in tmp_path.iterdir() if p.is_dir()]

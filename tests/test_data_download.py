@@ -95,10 +95,11 @@ def test_fetch_unpacks_verifies_and_skips_next_time(server: _Server, tmp_path: P
     ]
     seen = []
     paths = fetch("x", tmp_path, base_url=_url(server), remotes=remotes,
-                  progress=lambda label, done, total: seen.append((label, done, total)))  # fmt: skip
+                  progress=lambda *event: seen.append(event))  # fmt: skip
     assert [p.name for p in paths] == ["x_train.h5", "x_test.h5"]
     assert paths[0].read_bytes() == PAYLOAD and paths[1].read_bytes() == PAYLOAD[::-1]
-    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["x_test.h5", "x_test.h5.md5", "x_train.h5"]
+    names = sorted(p.name for p in (tmp_path / "x").iterdir())
+    assert names == ["x_test.h5", "x_test.h5.md5", "x_train.h5"]
     assert seen[-1][1] == seen[-1][2]  # progress reached the total
     n = len(server.requests)
     fetch("x", tmp_path, base_url=_url(server), remotes=remotes)
@@ -137,7 +138,7 @@ def test_cut_connection_resumes_with_range(server: _Server, tmp_path: Path) -> N
 
     # within one run, a cut is resumed automatically
     server.cut_after = cut
-    fetch("w", tmp_path, base_url=_url(server), remotes=[Remote("z.h5.zip", _md5(archive), "z.h5", _md5(PAYLOAD))])
+    fetch("w", tmp_path, base_url=_url(server), remotes=[remote])
     assert (tmp_path / "w" / "z.h5").read_bytes() == PAYLOAD
     assert server.requests[-2:] == [("z.h5.zip", None), ("z.h5.zip", f"bytes={cut}-")]
 

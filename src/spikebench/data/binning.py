@@ -61,7 +61,8 @@ class BinSpec:
             )
         if not 1 <= round(ratio) <= MAX_STEPS:
             raise ConfigError(f"bin t_max/dt = {round(ratio)} steps: must be 1..{MAX_STEPS}")
-        if isinstance(self.pool, bool) or not isinstance(self.pool, numbers.Integral) or self.pool < 1:
+        pool_ok = isinstance(self.pool, numbers.Integral) and not isinstance(self.pool, bool)
+        if not pool_ok or self.pool < 1:
             raise ConfigError(f"bin pool={self.pool!r}: must be a positive integer")
         if not isinstance(self.binary, bool | np.bool_):
             raise ConfigError(f"bin binary={self.binary!r}: must be true or false")

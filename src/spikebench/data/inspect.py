@@ -103,7 +103,9 @@ def plot_raster(
     out = Path(out)
     fmt = out.suffix.lstrip(".").lower()
     if fmt not in ("png", "pdf", "svg", "jpg", "jpeg"):
-        raise ConfigError(f"--plot {out}: unsupported image type '{out.suffix}' (use .png, .pdf, .svg)")
+        raise ConfigError(
+            f"--plot {out}: unsupported image type '{out.suffix}' (use .png, .pdf, .svg)"
+        )
     if indices is None:
         _, first = np.unique(data.labels, return_index=True)
         indices = sorted(int(i) for i in first)[:n]

@@ -136,7 +136,9 @@ def validate(data: SpikeData, source: str | os.PathLike[str] = "<memory>") -> No
         e = int(np.flatnonzero(bad_t)[0])
         i = _sample_of(data.offsets, e)
         t = float(data.times[e])
-        problem = "is not a number" if np.isnan(t) else "is infinite" if np.isinf(t) else "is negative"
+        problem = "is negative"
+        if not np.isfinite(t):
+            problem = "is not a number" if np.isnan(t) else "is infinite"
         raise DataError(f"{where}: sample {i}: spike time {t:.6g} s {problem}")
     if data.units.size and data.units.max() >= data.n_channels:
         e = int(np.flatnonzero(data.units >= data.n_channels)[0])
@@ -240,7 +242,8 @@ def _read_open(f: h5py.File, path: Path, n_channels: int) -> SpikeData:
     units_raw = np.concatenate(units_rows) if n and offsets[-1] else np.zeros(0, np.uint16)
     if units_raw.size and np.issubdtype(units_raw.dtype, np.signedinteger) and units_raw.min() < 0:
         e = int(np.flatnonzero(units_raw < 0)[0])
-        raise DataError(f"{path}: sample {_sample_of(offsets, e)}: negative unit {int(units_raw[e])}")
+        i = _sample_of(offsets, e)
+        raise DataError(f"{path}: sample {i}: negative unit {int(units_raw[e])}")
     if units_raw.size and not np.issubdtype(units_raw.dtype, np.integer):
         raise DataError(f"{path}: spikes/units must be integers (found {units_raw.dtype})")
     if units_raw.size and units_raw.max() >= n_channels:
