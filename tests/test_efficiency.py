@@ -72,6 +72,7 @@ def test_linear_counts_equal_binarised_matmul(binary: bool) -> None:
         float((model.fc1.weight == 0).sum()) / (9 * 11 + 3 * 9)
     )
     assert res["energy"]["loihi"] is None  # no spiking neurons, no neuromorphic estimate
+    assert res["neuron_updates"] is None and res["spikes_per_sample"] is None
     json.dumps(res)
 
 

@@ -30,7 +30,8 @@ Definitions (NeuroBench 2.x, ``neurobench/metrics``):
   ``active`` are those in which the neuron spikes (our reading of Loihi's
   "active neuron update"), ``inactive`` the rest. NeuroBench's ``MembraneUpdates``
   counts only steps where the membrane changes, which a leaky neuron does at nearly
-  every step; it needs snnTorch neurons, so we count steps instead.
+  every step; it needs snnTorch neurons, so we count steps instead. ``None`` for models
+  without stateful neurons (ANN, CNN).
 
 Energy (:func:`estimate_energy`) is a pure function of those counts with the constants of
 :data:`ENERGY_TABLE` (each with its source). On 45 nm CMOS the synaptic part is
@@ -436,7 +437,10 @@ def measure_efficiency(
             "dense": dense,
             "synaptic_events": events,
         },
-        "neuron_updates": {"total": updates, "active": active, "inactive": updates - active},
+        "neuron_updates": (
+            {"total": updates, "active": active, "inactive": updates - active}
+            if any(c.neuron_updates for c in recorder.layers) else None  # stateless units only
+        ),
         "spikes_per_sample": spike_total if spiking else None,
         "firing_rate_hz": rate,
         "layers": layers,
