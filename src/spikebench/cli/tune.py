@@ -1,9 +1,129 @@
-"""`spikebench` sub-commands: tune (being built)."""
+"""`spikebench tune`: an Optuna search over an experiment's ``[search]`` table, then one
+final run of the best configuration (see :mod:`spikebench.tuning.study`).
+
+Several processes given the same ``--storage`` and ``--study`` (or the same ``--out``,
+whose default SQLite storage they then share) work on one study together.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's sub-commands to ``sub``."""
+    p = sub.add_parser(
+        "tune", help="search hyper-parameters with Optuna on validation data, then run the best",
+        description="Search the experiment's [search] space with Optuna (TPE sampler, pruning on "
+                    "per-epoch validation accuracy of held-out speakers; the test file is not "
+                    "read), then train the best configuration once and test it. Processes with "
+                    "the same --storage and --study share one study.",
+    )
+    p.add_argument("--experiment", default="tune_snn", metavar="NAME|PATH.toml",
+                   help="experiment with a [search] table (default: tune_snn)")
+    p.add_argument("--trials", type=int, required=True, metavar="N",
+                   help="the study's budget of trials, shared by all its workers (0: only the "
+                        "final run of the best trial so far)")
+    p.add_argument("--storage", metavar="URL",
+                   help="Optuna storage, e.g. postgresql://user@host:5432/db (default: "
+                        "sqlite:///OUT/study.db)")
+    p.add_argument("--study", metavar="NAME", help="study name (default: the experiment's name)")
+    p.add_argument("--pruner", choices=("median", "hyperband"),
+                   help="pruning rule (default: the [search] table's, else median)")
+    p.add_argument("--dataset", metavar="digits|shd|ssc|DIR",
+                   help="data set (default: the experiment's)")
+    p.add_argument("--root", metavar="DIR", help="data root (default: $SPIKEBENCH_DATA or "
+                                                 "~/.cache/spikebench)")
+    p.add_argument("--out", metavar="DIR",
+                   help="run directory of the search and its final run (default: "
+                        "runs/tune-<experiment>-<time>)")
+    p.add_argument("--epochs", type=int, metavar="N", help="epochs per trial and final run")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="auto picks CUDA when present (default: auto)")
+    p.add_argument("--seed", type=int, metavar="S", help="experiment seed")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value (repeatable)")
+    p.add_argument("--heartbeat", type=int, default=60, metavar="SECONDS",
+                   help="a running trial's heartbeat; one silent for twice this is taken as "
+                        "killed and queued again (default: 60)")
+    p.add_argument("--no-final", action="store_true",
+                   help="only work on the study: no waiting for other workers, no final run")
+    p.add_argument("--no-report", action="store_true", help="skip building the report")
+    p.set_defaults(func=cmd_tune, engine=None, resume=False)
+
+
+class _TuneConsole:
+    """One line per finished epoch and trial (rich console)."""
+
+    def __init__(self, console: Any) -> None:
+        self.console = console
+
+    def trial_start(self, number: int, params: dict[str, Any]) -> None:
+        text = ", ".join(f"{k.rpartition('.')[2]}={v:.4g}" if isinstance(v, float)
+                         else f"{k.rpartition('.')[2]}={v}" for k, v in params.items())
+        self.console.log(f"trial {number}: {text}")
+
+    def epoch_end(self, number: int, epoch: int, epochs: int, val_acc: float) -> None:
+        self.console.log(f"  trial {number} epoch {epoch}/{epochs}: val acc {val_acc:.3f}")
+
+    def trial_end(self, trial: Any) -> None:
+        value = trial.value if trial.value is not None else (
+            trial.intermediate_values[max(trial.intermediate_values)]
+            if trial.intermediate_values else None)
+        shown = "–" if value is None else f"{value:.3f}"
+        self.console.log(f"trial {trial.number} {trial.state.name.lower()}: val acc {shown}")
+
+    def waiting(self, running: int) -> None:
+        self.console.log(f"waiting for {running} trial(s) of other workers")
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from spikebench.cli.run import _RichProgress, _resolve_config, _summary
+    from spikebench.experiments.runner import RunProgress
+    from spikebench.tuning import TuneProgress, finish_search, parse_search, run_search
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    console = Console(stderr=True, quiet=bool(getattr(args, "quiet", False)))
+    cfg = _resolve_config(args)
+    parse_search(cfg)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else Path("runs") / f"tune-{cfg.name}-{stamp}"
+    progress = TuneProgress() if console.quiet else _TuneConsole(console)
+    study = run_search(cfg, out, trials=args.trials, storage=args.storage, study_name=args.study,
+                       pruner=args.pruner, root=args.root, device=args.device,
+                       heartbeat=args.heartbeat, wait_for_others=not args.no_final,
+                       progress=progress)
+    states: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
+    console.print(f"study {study.study_name}: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+    if args.no_final:
+        return 0
+    best = study.best_trial
+    console.print(f"best trial {best.number}: val acc {best.value:.3f} with {best.params}")
+    command = shlex.join(["spikebench", *getattr(args, "argv", sys.argv[1:])])
+    run_progress = _RichProgress(console) if not console.quiet else RunProgress()
+    kwargs = dict(storage=args.storage, root=args.root, device=args.device, command=command,
+                  progress=run_progress)
+    if isinstance(run_progress, _RichProgress):
+        with run_progress:
+            results = finish_search(study, cfg, out, **kwargs)
+    else:
+        results = finish_search(study, cfg, out, **kwargs)
+    _summary(console, results)
+    console.print(f"best configuration: {out / 'best.toml'}")
+    if not args.no_report:
+        from spikebench.report import build_report
+
+        md, html = build_report(out)
+        console.print(f"report: {md} and {html}")
+    return 0
