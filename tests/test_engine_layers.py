@@ -134,16 +134,21 @@ def test_superspike_width_is_a_real_parameter_and_matches_its_formula():
 
 
 @pytest.mark.skipif(not _native.numba_available(), reason="numba kernels unavailable")
-def test_numba_and_torch_loops_agree_in_float32():
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_numba_and_torch_loops_agree_in_float32(recurrent):
     g = torch.Generator().manual_seed(6)
     current = torch.randn(80, 16, 33, generator=g) * 2 + 0.8
     probe = torch.randn(80, 16, 33, generator=g)
+    rec = torch.randn(33, 33, generator=g) * 0.3 if recurrent else None
     p = LIFParams(surrogate="superspike", alpha=10.0)
     out = {}
     for impl in ("torch", "numba"):
         c = current.clone().requires_grad_()
-        z, v, st = lif_scan(c, lif_initial_state(16, 33, p, dtype=torch.float32), p, impl=impl, membrane=True)
-        out[impl] = (z, v, torch.autograd.grad((z * probe).sum() + (v * probe).sum(), c)[0])
+        r = rec.clone().requires_grad_() if recurrent else None
+        z, v, st = lif_scan(c, lif_initial_state(16, 33, p, dtype=torch.float32), p, r, impl=impl, membrane=True)
+        leaves = [c, r] if recurrent else [c]
+        grads = torch.autograd.grad((z * probe).sum() + (v * probe).sum(), leaves)
+        out[impl] = (z, v, *grads)
     assert torch.equal(out["torch"][0], out["numba"][0])
     for a, b in zip(out["torch"][1:], out["numba"][1:]):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

@@ -146,10 +146,13 @@ _IMPLEMENTATIONS = ("torch", "numba")
 class _LIFScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, v0, i0, z0, rec, p, impl):  # type: ignore[override]
-        if impl == "numba" and rec is None:
+        if impl == "numba":
             from spikebench.engine._native import numba_kernels
 
-            Z, U, i_last = numba_kernels.lif_forward(current, v0, i0, p)
+            if rec is None:
+                Z, U, i_last = numba_kernels.lif_forward(current, v0, i0, p)
+            else:
+                Z, U, i_last = numba_kernels.lif_rec_forward(current, v0, i0, z0, rec, p)
         else:
             Z, U, i_last = _torch_forward(current, v0, i0, z0, rec, p)
         ctx.p = p
@@ -168,11 +171,14 @@ class _LIFScan(torch.autograd.Function):
             gz_out = gz_out.contiguous()
         if gu_out is not None and not gu_out.is_contiguous():
             gu_out = gu_out.contiguous()
-        if ctx.impl == "numba" and rec is None:
+        if ctx.impl == "numba":
             from spikebench.engine._native import numba_kernels
 
-            g_current, gv0, gi0 = numba_kernels.lif_backward(U, gz_out, gu_out, gi, p)
-            gz0 = None
+            if rec is None:
+                g_current, gv0, gi0 = numba_kernels.lif_backward(U, gz_out, gu_out, gi, p)
+                gz0 = None
+            else:
+                g_current, gv0, gi0, gz0 = numba_kernels.lif_rec_backward(U, gz_out, gu_out, gi, rec, p)
         else:
             g_current, gv0, gi0, gz0 = _torch_backward(U, gz_out, gu_out, gi, rec, p)
         g_rec = None

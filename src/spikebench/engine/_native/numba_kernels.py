@@ -282,3 +282,87 @@ def sparse_linear_weight_grad(x2d, csr, grad_out):
     g_wt = np.zeros((x2d.shape[1], grad_out.shape[1]), dtype=x2d.detach().numpy().dtype)
     _scatter_grad(x2d.detach().numpy(), indptr, indices, grad_out.detach().contiguous().numpy(), g_wt)
     return torch.from_numpy(g_wt).t()
+
+
+# ---- recurrent LIF: the recurrent product per step by PyTorch (BLAS), the rest here ----
+
+@njit(cache=True, nogil=True)
+def _lif_rec_step_fwd(cur_t, rec_in, v_state, i_state, a_mem, a_syn, v_leak, v_th, v_reset,
+                      z_t, u_t):  # pragma: no cover
+    M = cur_t.shape[0]
+    for m in range(M):
+        v = v_state[m]
+        j = (i_state[m] + cur_t[m]) + rec_in[m]
+        u = v + a_mem * ((v_leak - v) + j)
+        i_state[m] = j - a_syn * j
+        spiked = u > v_th
+        u_t[m] = u
+        z_t[m] = 1.0 if spiked else 0.0
+        v_state[m] = v_reset if spiked else u
+
+
+@njit(cache=True, nogil=True)
+def _lif_rec_step_bwd(u_t, gz_t, gu_t, has_gz, has_gu, gzr, gv_state, gi_state, a_mem,
+                      keep_mem, keep_syn, v_th, v_reset, width, one, detach_reset,
+                      g_t):  # pragma: no cover
+    M = u_t.shape[0]
+    zero = one - one
+    for m in range(M):
+        u = u_t[m]
+        gv = gv_state[m]
+        gz = gzr[m]
+        if has_gz:
+            gz = gz_t[m] + gz
+        if not detach_reset:
+            gz = gz + gv * (v_reset - u)
+        d = width * abs(u - v_th) + one
+        gu = (zero if u > v_th else gv) + gz * (one / (d * d))
+        if has_gu:
+            gu = gu + gu_t[m]
+        gj = a_mem * gu + keep_syn * gi_state[m]
+        g_t[m] = gj
+        gv_state[m] = keep_mem * gu
+        gi_state[m] = gj
+
+
+def lif_rec_forward(current, v0, i0, z0, rec, p):
+    """Recurrent counterpart of ``lif._torch_forward``: ``z_{t-1} R^T`` by ``torch.mm``."""
+    T, B, N = current.shape
+    Z = torch.empty_like(current)
+    U = torch.empty_like(current)
+    v = v0.detach().clone()
+    i = i0.detach().clone()
+    rec_t = rec.detach().t()
+    rec_in = torch.empty(B, N, dtype=current.dtype)
+    consts = _scalars(current, p.a_mem, p.a_syn, p.v_leak, p.v_th, p.v_reset)
+    cur_np, z_np, u_np = _np2(current), _np2(Z), _np2(U)
+    v_np, i_np, rec_np = _np1(v), _np1(i), _np1(rec_in)
+    z_prev = z0.detach()
+    for t in range(T):
+        torch.mm(z_prev, rec_t, out=rec_in)
+        _lif_rec_step_fwd(cur_np[t], rec_np, v_np, i_np, *consts, z_np[t], u_np[t])
+        z_prev = Z[t]
+    return Z, U, i
+
+
+def lif_rec_backward(U, gz_out, gu_out, gi, rec, p):
+    """Recurrent counterpart of ``lif._torch_backward``: ``gj_t R`` by ``torch.mm``."""
+    T, B, N = U.shape
+    G = torch.empty_like(U)
+    gv = torch.zeros(B, N, dtype=U.dtype)
+    gi = gi.detach().clone().contiguous()
+    gzr = torch.zeros(B, N, dtype=U.dtype)
+    rec = rec.detach()
+    width = p.alpha if p.surrogate == "superspike" else 1.0
+    consts = _scalars(U, p.a_mem, 1.0 - p.a_mem, 1.0 - p.a_syn, p.v_th, p.v_reset, width, 1.0)
+    dummy = np.zeros(1, dtype=_np2(U).dtype)
+    u_np, g_np = _np2(U), _np2(G)
+    gz_np = _np2(gz_out) if gz_out is not None else None
+    gu_np = _np2(gu_out) if gu_out is not None else None
+    gv_np, gi_np, gzr_np = _np1(gv), _np1(gi), _np1(gzr)
+    for t in range(T - 1, -1, -1):
+        _lif_rec_step_bwd(u_np[t], gz_np[t] if gz_np is not None else dummy,
+                          gu_np[t] if gu_np is not None else dummy, gz_np is not None,
+                          gu_np is not None, gzr_np, gv_np, gi_np, *consts, p.detach_reset, g_np[t])
+        torch.mm(G[t], rec, out=gzr)
+    return G, gv, gi, gzr
