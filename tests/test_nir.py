@@ -136,3 +136,11 @@ def test_cli_export(tmp_path, capsys) -> None:
     assert "snn_p1, cnn_p2" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "missing"), "--nir", str(out)]) == 1
     assert "results.json" in capsys.readouterr().err
+
+
+def test_adaptive_lif_is_refused(tmp_path) -> None:
+    from spikebench.engine.layers import LI, AdLIF
+
+    model = torch.nn.Sequential(AdLIF(5, 4), LI(4, 3))
+    with pytest.raises(ConfigError, match="adaptive"):
+        export_nir(model, tmp_path / "m.nir", bin_dt=0.01)

@@ -130,3 +130,38 @@ def test_bad_options_are_errors() -> None:
         evaluate_streaming(model, [], bin_dt=0.01, fractions=(0.0, 0.5))
     with pytest.raises(ConfigError, match="bin width"):
         evaluate_streaming(model, [], bin_dt=0.0)
+
+
+class AdaptiveChain(torch.nn.Module):
+    """AdLIF hidden layer (with dropout, identity at inference) and LI readout, mean score."""
+
+    readout = "mean"
+
+    def __init__(self) -> None:
+        super().__init__()
+        from spikebench.engine.layers import LI, AdLIF
+
+        self.body = torch.nn.Sequential(AdLIF(12, 10, recurrent=True), torch.nn.Dropout(0.2))
+        self.out = LI(10, 4)
+
+    def forward(self, x):
+        from spikebench.models.base import ModelOutput
+
+        z = self.body(x)
+        return ModelOutput(self.out(z).mean(0), (z,))
+
+
+def test_adaptive_lif_chain_streams_like_its_forward() -> None:
+    torch.manual_seed(4)
+    model = AdaptiveChain().eval()
+    with torch.no_grad():
+        for p in model.body[0].linear.parameters():
+            p.mul_(4)  # enough drive to spike
+    x = _frames(25, 3, 12, seed=5)
+    clf = StreamingClassifier(model)
+    with torch.no_grad():
+        for t in range(x.shape[0]):
+            score = clf.step(x[t])
+        out = model(x)
+    assert float(out.spikes[0].sum()) > 0
+    torch.testing.assert_close(score / x.shape[0], out.logits, rtol=1e-5, atol=1e-5)
