@@ -176,3 +176,18 @@ def test_ssc_layout_without_meta_round_trips(tmp_path: Path) -> None:
     with h5py.File(path, "r") as f:
         assert "meta_info" not in f["extra"]
     np.testing.assert_array_equal(back.times, ssc.times)
+
+
+def test_reads_fixed_size_rows_like_tonic_fixtures(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    times = rng.random((5, 100)).astype(np.float16)
+    units = (rng.random((5, 100)) * 700).astype(np.uint16)
+    path = tmp_path / "fixed.h5"
+    with h5py.File(path, "w") as f:
+        f["spikes/times"], f["spikes/units"] = times, units
+        f["labels"], f["extra/keys"] = [1] * 5, ["zero", "one"]
+        f["extra/speaker"] = np.zeros(5, np.uint16)
+    data = read_shd(path)
+    assert len(data) == 5 and data.keys == ("zero", "one")
+    np.testing.assert_array_equal(data.sample(3)[0], times[3].astype(np.float32))
+    np.testing.assert_array_equal(data.sample(4)[1], units[4])

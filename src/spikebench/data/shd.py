@@ -161,22 +161,32 @@ def _decode(value: object) -> str:
     return str(value)
 
 
-def _read_ragged(f: h5py.File, name: str, path: Path) -> tuple[list[np.ndarray], np.ndarray]:
-    """Bulk-read a per-sample dataset: (list of per-sample arrays, int64 lengths)."""
+def _read_ragged(
+    f: h5py.File, name: str, path: Path, dtype: np.dtype | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bulk-read a per-sample dataset: (all values flat, int64 lengths per sample).
+
+    Accepts the official one-vlen-array-per-sample layout, and a 2-D fixed-size array
+    (one row per sample) as some test fixtures write. ``dtype`` casts while concatenating.
+    """
     ds = f[name]
     if not isinstance(ds, h5py.Dataset):
         raise DataError(f"{path}: '{name}' is a group, expected a dataset")
-    if h5py.check_vlen_dtype(ds.dtype) is not None:
-        rows = list(ds[()]) if ds.shape != () else []
-    elif ds.ndim == 2:
-        rows = list(ds[()])
-    else:
-        raise DataError(
-            f"{path}: '{name}' must hold one variable-length array per sample "
-            f"(found dtype {ds.dtype}, shape {ds.shape})"
-        )
-    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-    return rows, lengths
+    base = h5py.check_vlen_dtype(ds.dtype)
+    if base is not None and ds.ndim == 1:
+        rows = ds[()]
+        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        if lengths.sum() == 0:
+            return np.zeros(0, dtype or base), lengths
+        return np.concatenate(rows, dtype=dtype, casting="same_kind"), lengths
+    if base is None and ds.ndim == 2:
+        table = ds[()]
+        lengths = np.full(table.shape[0], table.shape[1], dtype=np.int64)
+        return table.reshape(-1).astype(dtype or table.dtype, copy=False), lengths
+    raise DataError(
+        f"{path}: '{name}' must hold one variable-length array per sample "
+        f"(found dtype {ds.dtype}, shape {ds.shape})"
+    )
 
 
 def read_shd(path: str | os.PathLike[str], *, n_channels: int = N_CHANNELS) -> SpikeData:
@@ -221,8 +231,8 @@ def _read_open(f: h5py.File, path: Path, n_channels: int) -> SpikeData:
     for name in REQUIRED:
         if name not in f:
             raise DataError(f"{path}: missing '{name}' (not an SHD/SSC file?)")
-    times_rows, t_len = _read_ragged(f, "spikes/times", path)
-    units_rows, u_len = _read_ragged(f, "spikes/units", path)
+    times, t_len = _read_ragged(f, "spikes/times", path, np.dtype(np.float32))
+    units_raw, u_len = _read_ragged(f, "spikes/units", path)
     n = len(t_len)
     if len(u_len) != n:
         raise DataError(f"{path}: spikes/times has {n} samples but spikes/units has {len(u_len)}")
@@ -234,12 +244,6 @@ def _read_open(f: h5py.File, path: Path, n_channels: int) -> SpikeData:
         )
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(t_len, out=offsets[1:])
-    times = (
-        np.concatenate(times_rows, dtype=np.float32, casting="same_kind")
-        if n and offsets[-1]
-        else np.zeros(0, np.float32)
-    )
-    units_raw = np.concatenate(units_rows) if n and offsets[-1] else np.zeros(0, np.uint16)
     if units_raw.size and np.issubdtype(units_raw.dtype, np.signedinteger) and units_raw.min() < 0:
         e = int(np.flatnonzero(units_raw < 0)[0])
         i = _sample_of(offsets, e)
