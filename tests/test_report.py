@@ -91,13 +91,14 @@ def test_tables_carry_this_run_and_the_original(seed_report):
 def test_learning_curves_plot_the_history(tmp_path):
     results = make_results()
     fig = plots.plot_learning_curves(load_run(make_run_dir(tmp_path, results)))
-    ax_loss, ax_acc = fig.axes
-    for m, line in zip(results["models"], ax_loss.get_lines(), strict=True):
-        np.testing.assert_allclose(line.get_ydata(), m["history"]["train_loss"])
-        np.testing.assert_array_equal(line.get_xdata(), np.arange(1, m["epochs"] + 1))
-    val_lines = {ln.get_label(): ln for ln in ax_acc.get_lines()}
+    lines = {ln.get_gid(): ln for ax in fig.axes for ln in ax.get_lines() if ln.get_gid()}
     for m in results["models"]:
-        np.testing.assert_allclose(val_lines[f"{m['label']} (val)"].get_ydata(), 100 * np.array(m["history"]["val_acc"]))
+        loss = lines[f"{m['name']}:loss"]
+        np.testing.assert_allclose(loss.get_ydata(), m["history"]["train_loss"])
+        np.testing.assert_array_equal(loss.get_xdata(), np.arange(1, m["epochs"] + 1))
+        for key in ("val", "train"):
+            np.testing.assert_allclose(lines[f"{m['name']}:{key}"].get_ydata(),
+                                       100 * np.array(m["history"][f"{key}_acc"]))
 
 
 def test_html_is_self_contained(seed_report):

@@ -153,9 +153,8 @@ def _findings(run: RunResults, groups: list[ModelGroup]) -> list[str]:
     if len(timed) >= 2:
         fast, slow = min(timed, key=lambda gt: gt[1]), max(timed, key=lambda gt: gt[1])
         out.append(
-            f"The fastest forward pass per batch is {fast[0].first.label}'s "
-            f"({fmt_seconds(fast[1])}), the slowest {slow[0].first.label}'s ({fmt_seconds(slow[1])}, "
-            f"{slow[1] / fast[1]:.1f}× longer)."
+            f"Fastest forward pass per batch: {fast[0].first.label} ({fmt_seconds(fast[1])}); "
+            f"slowest: {slow[0].first.label} ({fmt_seconds(slow[1])}, {slow[1] / fast[1]:.1f}× as long)."
         )
     return out
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from spikebench.fileio import write_bytes_atomic
 from spikebench.report.rundir import RunResults, Samples, group_models
@@ -54,43 +55,51 @@ def _stack(series: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray, n
     return np.arange(1, n + 1), arr.mean(axis=0), std
 
 
-def _band(ax, series, *, color, label, linestyle="-", scale=1.0, marker="o") -> bool:
+def _band(ax, series, *, color, label, linestyle="-", scale=1.0, marker="o", gid=None) -> bool:
     series = [s for s in series if s]
     if not series:
         return False
     x, mean, std = _stack(series)
-    ax.plot(x, scale * mean, linestyle=linestyle, marker=marker, markersize=3.5, color=color, label=label)
+    ax.plot(x, scale * mean, linestyle=linestyle, marker=marker, markersize=3.5, color=color, label=label,
+            gid=gid)
     if len(series) > 1:
         ax.fill_between(x, scale * (mean - std), scale * (mean + std), color=color, alpha=0.15, linewidth=0)
     return True
 
 
 def plot_learning_curves(run: RunResults) -> Figure | None:
-    """Training loss (left) and train/validation accuracy (right) per epoch, every model."""
+    """Training loss (left) and train/validation accuracy (right) per epoch, every model.
+
+    One colour per model; solid lines are validation accuracy, dashed training accuracy;
+    the legend sits below both panels so it never hides a curve.
+    """
     groups = group_models(run.models)
     if not any(r.train_loss or r.train_acc or r.val_acc for r in run.models):
         return None
-    fig = Figure(figsize=(12, 4.4))
+    fig = Figure(figsize=(12, 4.6 + 0.25 * math.ceil(len(groups) / 3)), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
     for i, g in enumerate(groups):
         c = color(i)
-        _band(ax_loss, [r.train_loss for r in g.runs], color=c, label=g.first.label)
-        _band(ax_acc, [r.val_acc for r in g.runs], color=c, label=f"{g.first.label} (val)", scale=100)
-        _band(ax_acc, [r.train_acc for r in g.runs], color=c, label=f"{g.first.label} (train)",
-              linestyle="--", scale=100, marker="")
+        _band(ax_loss, [r.train_loss for r in g.runs], color=c, label=g.first.label, gid=f"{g.name}:loss")
+        _band(ax_acc, [r.val_acc for r in g.runs], color=c, label="_val", scale=100, gid=f"{g.name}:val")
+        _band(ax_acc, [r.train_acc for r in g.runs], color=c, label="_train", linestyle="--",
+              scale=100, marker="", gid=f"{g.name}:train")
         sel = {r.selected_epoch for r in g.runs}
         if len(sel) == 1 and (e := sel.pop()) is not None and g.first.val_acc and 1 <= e <= len(g.first.val_acc):
             ax_acc.plot([e], [100 * g.first.val_acc[e - 1]], marker="*", markersize=12, color=c,
-                        markeredgecolor="black", linestyle="none")
+                        markeredgecolor="black", linestyle="none", label="_selected")
     ax_loss.set(title="Training loss (cross-entropy)", xlabel="epoch", ylabel="mean loss per sample")
     ax_acc.set(title="Accuracy: validation (solid), training (dashed)", xlabel="epoch", ylabel="accuracy (%)")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    ax_loss.legend(fontsize=8, loc="upper right")
-    ax_acc.legend(fontsize=7, loc="lower right", ncol=2)
-    fig.tight_layout()
+    fig.legend(*ax_loss.get_legend_handles_labels(), loc="outside lower center",
+               ncol=min(3, len(groups)), fontsize=9, frameon=False)
     return fig
+
+
+def _seconds_formatter(v: float, _pos: int) -> str:
+    return f"{v:g}"
 
 
 def plot_accuracy_vs_time(run: RunResults) -> Figure | None:
@@ -119,6 +128,11 @@ def plot_accuracy_vs_time(run: RunResults) -> Figure | None:
     if not drawn:
         return None
     ax.set_xscale("log")
+    lo, hi = ax.get_xlim()
+    ax.xaxis.set_major_formatter(FuncFormatter(_seconds_formatter))
+    if hi / lo < 30:  # a decade or so: label the minor ticks too, else they stay unlabelled
+        ax.xaxis.set_minor_formatter(FuncFormatter(_seconds_formatter))
+        ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set(xlabel="inference time per batch (s, log scale)", ylabel="test accuracy (%)",
            title="Accuracy vs inference time (up and left is better)")
     ax.grid(alpha=0.3, which="both")
