@@ -19,8 +19,10 @@ CONTRACT_MODEL_KEYS = {
 
 @pytest.fixture(scope="module")
 def finished_run(tiny_shd, tmp_path_factory):
-    out = tmp_path_factory.mktemp("cli") / "run"
+    base = tmp_path_factory.mktemp("cli")
+    out = base / "run"
     argv = ["run", "--dataset", str(tiny_shd["train"].parent), "--out", str(out),
+            "--root", str(base / "data"),
             "--epochs", "1", "--device", "auto", "--set", "inference.max_batches=1",
             "--set", "inference.latency_samples=2"]
     assert main(argv) == 0
@@ -74,7 +76,8 @@ def test_report_rebuilds_from_the_run_directory(finished_run):
 
 def test_resume_of_a_finished_run_keeps_its_results(finished_run):
     before = json.loads((finished_run / "results.json").read_text())["models"]
-    assert main(["run", "--out", str(finished_run), "--resume", "--no-report"]) == 0
+    assert main(["run", "--out", str(finished_run), "--resume", "--no-report",
+                 "--root", str(finished_run.parent / "data")]) == 0
     after = json.loads((finished_run / "results.json").read_text())["models"]
     assert after == before
 

@@ -41,16 +41,17 @@ def _comparable(results_path):
 
 def test_resume_after_interruptions_is_bit_identical(tiny_shd, tmp_path):
     cfg = _config(tiny_shd)
-    whole = run_experiment(cfg, tmp_path / "whole", device="cpu")
+    whole = run_experiment(cfg, tmp_path / "whole", device="cpu", root=tmp_path)
 
     cut = tmp_path / "cut"
     with pytest.raises(KeyboardInterrupt):  # inside the first model
-        run_experiment(cfg, cut, device="cpu", progress=_Interrupt("snn_p2", 1))
+        run_experiment(cfg, cut, device="cpu", root=tmp_path, progress=_Interrupt("snn_p2", 1))
     assert torch.load(cut / "checkpoints" / "snn_p2.pt", weights_only=False)["epoch"] == 1
     with pytest.raises(KeyboardInterrupt):  # resumed, then cut again inside the second
-        run_experiment(cfg, cut, device="cpu", resume=True, progress=_Interrupt("cnn_p2", 1))
+        run_experiment(cfg, cut, device="cpu", root=tmp_path, resume=True,
+                       progress=_Interrupt("cnn_p2", 1))
     assert [m["name"] for m in json.loads((cut / "results.json").read_text())["models"]] == ["snn_p2"]
-    resumed = run_experiment(cfg, cut, device="cpu", resume=True)
+    resumed = run_experiment(cfg, cut, device="cpu", root=tmp_path, resume=True)
 
     a, b = _comparable(whole), _comparable(resumed)
     assert [m["name"] for m in b] == ["snn_p2", "cnn_p2"]
@@ -67,9 +68,9 @@ def test_resume_refuses_a_different_experiment(tiny_shd, tmp_path):
     cfg = _config(tiny_shd)
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(cfg, run, device="cpu", progress=_Interrupt("snn_p2", 1))
+        run_experiment(cfg, run, device="cpu", root=tmp_path, progress=_Interrupt("snn_p2", 1))
     other = load_experiment("seed", [f"dataset={tiny_shd['train'].parent}", "select=snn_p2"])
     with pytest.raises(ConfigError, match="differs from the requested experiment"):
-        run_experiment(other, run, device="cpu", resume=True)
+        run_experiment(other, run, device="cpu", root=tmp_path, resume=True)
     with pytest.raises(ConfigError, match="already holds a run"):
-        run_experiment(cfg, run, device="cpu")
+        run_experiment(cfg, run, device="cpu", root=tmp_path)

@@ -214,7 +214,9 @@ def run_experiment(
 
     progress.stage(f"preparing data set {cfg.dataset}")
     files = resolve_dataset(cfg.dataset, root, progress=data_progress)
-    data = prepare_data(files, cfg.data, seed=cfg.seed)
+    from spikebench.data.paths import cache_root
+
+    data = prepare_data(files, cfg.data, seed=cfg.seed, cache_dir=cache_root(root))
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         write_text_atomic(out / "config.toml", cfg.to_toml())
