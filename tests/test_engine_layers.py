@@ -74,8 +74,12 @@ def _adlif_reference(current, decay_mem, decay_adapt, a, b, p, rec=None):
     return torch.stack(zs)
 
 
+IMPLS = ["torch"] + (["numba"] if _native.numba_available() else [])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("recurrent", [False, True])
-def test_adlif_backward_matches_autograd_of_the_step_equations(recurrent):
+def test_adlif_backward_matches_autograd_of_the_step_equations(recurrent, impl):
     g = torch.Generator().manual_seed(4)
     T, B, N = 40, 4, 6
     current = (torch.randn(T, B, N, generator=g, dtype=F64) * 3 + 1.5)
@@ -95,7 +99,7 @@ def test_adlif_backward_matches_autograd_of_the_step_equations(recurrent):
 
     ours = leaves()
     z, _ = adlif_scan(ours[0], adlif_initial_state(B, N, dtype=F64), *ours[1:5], p,
-                      ours[5] if recurrent else None)
+                      ours[5] if recurrent else None, impl=impl)
     g_ours = torch.autograd.grad((z * probe).sum(), ours)
     ref = leaves()
     z_ref = _adlif_reference(ref[0], *ref[1:5], p, ref[5] if recurrent else None)

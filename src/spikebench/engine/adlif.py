@@ -20,7 +20,9 @@ the adjoints of ``u``, ``w`` and ``z``::
 
 and accumulates the parameter gradients ``dL/dalpha = sum gu_t ((u_{t-1} - v_th z_{t-1})
 - (I_t - w_t))``, ``dL/dbeta = sum gw_t w_{t-1}``, ``dL/da = sum gw_t u_{t-1}``,
-``dL/db = sum gw_t z_{t-1}``. Implementation: PyTorch tensor ops (any device).
+``dL/db = sum gw_t z_{t-1}``. Implementations: ``"torch"`` (PyTorch tensor ops, any
+device) and ``"numba"`` (compiled CPU loop, feed-forward layers; recurrent layers run
+the PyTorch loop).
 """
 
 from __future__ import annotations
@@ -70,8 +72,14 @@ def _forward(current, u, w, z, decay_mem, decay_adapt, a, b, rec, p: AdLIFParams
 
 class _AdLIFScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, current, u0, w0, z0, decay_mem, decay_adapt, a, b, rec, p):  # type: ignore[override]
-        U, W, Z = _forward(current, u0, w0, z0, decay_mem, decay_adapt, a, b, rec, p)
+    def forward(ctx, current, u0, w0, z0, decay_mem, decay_adapt, a, b, rec, p, impl):  # type: ignore[override]
+        if impl == "numba" and rec is None:
+            from spikebench.engine._native import numba_kernels
+
+            U, W, Z = numba_kernels.adlif_forward(current, u0, w0, z0, decay_mem, decay_adapt, a, b, p)
+        else:
+            U, W, Z = _forward(current, u0, w0, z0, decay_mem, decay_adapt, a, b, rec, p)
+        ctx.impl = impl
         ctx.p = p
         ctx.has_rec = rec is not None
         ctx.save_for_backward(
@@ -85,6 +93,14 @@ class _AdLIFScan(torch.autograd.Function):
         current, u0, w0, z0, decay_mem, decay_adapt, a, b, rec, U, W, Z = ctx.saved_tensors
         rec = rec if ctx.has_rec else None
         p = ctx.p
+        gz_out, gu_out, gw_out = (g.contiguous() if g is not None else None for g in (gz_out, gu_out, gw_out))
+        if ctx.impl == "numba" and rec is None:
+            from spikebench.engine._native import numba_kernels
+
+            g_current, gu0, gw0, gz0, g_params = numba_kernels.adlif_backward(
+                current, U, W, Z, u0, w0, z0, gz_out, gu_out, gw_out, decay_mem, decay_adapt, a, b, p
+            )
+            return (g_current, gu0, gw0, gz0, *g_params, None, None, None)
         T = current.shape[0]
         U_prev = torch.cat([u0.unsqueeze(0), U[:-1]])  # [T, B, N]
         W_prev = torch.cat([w0.unsqueeze(0), W[:-1]])
@@ -128,7 +144,7 @@ class _AdLIFScan(torch.autograd.Function):
         if rec is not None and ctx.needs_input_grad[8]:
             n = current.shape[-1]
             g_rec = g_current.reshape(-1, n).t() @ Z_prev.reshape(-1, n)
-        return g_current, gu0, gw0, gz0, g_decay_mem, g_decay_adapt, g_a, g_b, g_rec, None
+        return g_current, gu0, gw0, gz0, g_decay_mem, g_decay_adapt, g_a, g_b, g_rec, None, None
 
 
 def adlif_scan(
@@ -140,16 +156,22 @@ def adlif_scan(
     b: torch.Tensor,
     p: AdLIFParams,
     recurrent_weight: torch.Tensor | None = None,
+    *,
+    impl: str = "torch",
 ) -> tuple[torch.Tensor, AdLIFState]:
     """Run AdLIF over ``current [T, B, N]`` with per-neuron ``decay_mem`` (alpha),
     ``decay_adapt`` (beta), ``a``, ``b`` (each ``[N]``). Returns ``(spikes [T, B, N], final state)``.
     """
     check_surrogate(p.surrogate, p.alpha)
+    if impl not in ("torch", "numba"):
+        raise ValueError(f"impl must be 'torch' or 'numba', got {impl!r}")
     if current.dim() != 3:
         raise ValueError(f"current must be [T, B, N], got shape {tuple(current.shape)}")
     current = current.contiguous()
     u0, w0, z0 = (s.to(current.dtype).expand_as(current[0]).contiguous() for s in state)
     if current.shape[0] == 0:
         return current, AdLIFState(u0, w0, z0)
-    Z, U, W = _AdLIFScan.apply(current, u0, w0, z0, decay_mem, decay_adapt, a, b, recurrent_weight, p)
+    Z, U, W = _AdLIFScan.apply(
+        current, u0, w0, z0, decay_mem, decay_adapt, a, b, recurrent_weight, p, impl
+    )
     return Z, AdLIFState(U[-1], W[-1], Z[-1])

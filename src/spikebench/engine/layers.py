@@ -312,4 +312,4 @@ class AdLIF(nn.Module):
         clamped = [getattr(self, name).clamp(lo, hi) for name, (lo, hi) in self.limits.items()]
         rec = self.recurrent.weight if self.recurrent is not None else None
         impl = resolve_backend(self.backend, x.device)
-        return adlif_scan(project(x, self.linear, impl), state, *clamped, self.p, rec)
+        return adlif_scan(project(x, self.linear, impl), state, *clamped, self.p, rec, impl=impl)

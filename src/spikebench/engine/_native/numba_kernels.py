@@ -366,3 +366,105 @@ def lif_rec_backward(U, gz_out, gu_out, gi, rec, p):
                           gu_np is not None, gzr_np, gv_np, gi_np, *consts, p.detach_reset, g_np[t])
         torch.mm(G[t], rec, out=gzr)
     return G, gv, gi, gzr
+
+
+# ---- adaptive LIF (feed-forward); parameters expanded to one value per (batch, neuron) ----
+
+@njit(cache=True, nogil=True)
+def _adlif_fwd(cur, u_state, w_state, z_state, dm, da, a, b, v_th, one, U, W, Z):  # pragma: no cover
+    T, M = cur.shape
+    n_blocks = (M + _BLOCK - 1) // _BLOCK
+    for blk in range(n_blocks):
+        lo = blk * _BLOCK
+        hi = min(lo + _BLOCK, M)
+        for t in range(T):
+            for m in range(lo, hi):
+                u = u_state[m]
+                z = z_state[m]
+                w = da[m] * w_state[m] + a[m] * u + b[m] * z
+                u = dm[m] * (u - v_th * z) + (one - dm[m]) * (cur[t, m] - w)
+                z = one if u > v_th else one - one
+                U[t, m] = u
+                W[t, m] = w
+                Z[t, m] = z
+                u_state[m] = u
+                w_state[m] = w
+                z_state[m] = z
+
+
+@njit(cache=True, nogil=True)
+def _adlif_bwd(cur, U, W, Z, u0, w0, z0, GZ, GU, GW, has_gz, has_gu, has_gw, dm, da, a, b,
+               v_th, width, one,
+               G, gu_state, gw_state, gz_state, g_dm, g_da, g_a, g_b):  # pragma: no cover
+    T, M = cur.shape
+    n_blocks = (M + _BLOCK - 1) // _BLOCK
+    for blk in range(n_blocks):
+        lo = blk * _BLOCK
+        hi = min(lo + _BLOCK, M)
+        for t in range(T - 1, -1, -1):
+            for m in range(lo, hi):
+                gu_next = gu_state[m]
+                gw_next = gw_state[m]
+                gz = -dm[m] * v_th * gu_next + b[m] * gw_next
+                if has_gz:
+                    gz = gz + GZ[t, m]
+                d = width * abs(U[t, m] - v_th) + one
+                gu = gz * (one / (d * d))
+                gu = gu + dm[m] * gu_next + a[m] * gw_next
+                if has_gu:
+                    gu = gu + GU[t, m]
+                gw = -(one - dm[m]) * gu + da[m] * gw_next
+                if has_gw:
+                    gw = gw + GW[t, m]
+                G[t, m] = (one - dm[m]) * gu
+                if t > 0:
+                    u_prev = U[t - 1, m]
+                    w_prev = W[t - 1, m]
+                    z_prev = Z[t - 1, m]
+                else:
+                    u_prev = u0[m]
+                    w_prev = w0[m]
+                    z_prev = z0[m]
+                g_dm[m] += gu * ((u_prev - v_th * z_prev) - (cur[t, m] - W[t, m]))
+                g_da[m] += gw * w_prev
+                g_a[m] += gw * u_prev
+                g_b[m] += gw * z_prev
+                gu_state[m] = gu
+                gw_state[m] = gw
+        for m in range(lo, hi):
+            gu_next = gu_state[m]
+            gw_next = gw_state[m]
+            gz_state[m] = -dm[m] * v_th * gu_next + b[m] * gw_next
+            gu_state[m] = dm[m] * gu_next + a[m] * gw_next
+            gw_state[m] = da[m] * gw_next
+
+
+def _per_neuron(param, like):
+    return param.detach().to(like.dtype).expand_as(like[0]).contiguous()
+
+
+def adlif_forward(current, u0, w0, z0, dm, da, a, b, p):
+    U, W, Z = (torch.empty_like(current) for _ in range(3))
+    u, w, z = (s.detach().clone() for s in (u0, w0, z0))
+    params = [_per_neuron(q, current) for q in (dm, da, a, b)]
+    _adlif_fwd(_np2(current), _np1(u), _np1(w), _np1(z), *(_np1(q) for q in params),
+               *_scalars(current, p.v_th, 1.0), _np2(U), _np2(W), _np2(Z))
+    return U, W, Z
+
+
+def adlif_backward(current, U, W, Z, u0, w0, z0, gz_out, gu_out, gw_out, dm, da, a, b, p):
+    """Returns dL/dI, the initial-state adjoints (u, w, z) and the per-neuron parameter
+    gradients (decay_mem, decay_adapt, a, b), each ``[N]``."""
+    G = torch.empty_like(current)
+    states = [torch.zeros_like(current[0]) for _ in range(3)]
+    grads = [torch.zeros_like(current[0]) for _ in range(4)]
+    params = [_per_neuron(q, current) for q in (dm, da, a, b)]
+    width = p.alpha if p.surrogate == "superspike" else 1.0
+    dummy = np.zeros((1, 1), dtype=_np2(U).dtype)
+    _adlif_bwd(_np2(current), _np2(U), _np2(W), _np2(Z), _np1(u0), _np1(w0), _np1(z0),
+               *(_np2(g) if g is not None else dummy for g in (gz_out, gu_out, gw_out)),
+               gz_out is not None, gu_out is not None, gw_out is not None,
+               *(_np1(q) for q in params), *_scalars(current, p.v_th, width, 1.0),
+               _np2(G), *(_np1(s) for s in states), *(_np1(g) for g in grads))
+    gu0, gw0, gz0 = states
+    return G, gu0, gw0, gz0, [g.sum(0) for g in grads]
