@@ -88,8 +88,8 @@ ENERGY_TABLE: dict[str, dict[str, Any]] = {
         "neuron_update_inactive_j": 52.0 * PJ,
         "source": (
             "M. Davies et al., 'Loihi: a neuromorphic manycore processor with on-chip "
-            "learning', IEEE Micro 38(1), 2018, Table 1: synaptic spike operation 23.6 pJ, "
-            "neuron update 81 pJ active / 52 pJ inactive"
+            "learning', IEEE Micro 38(1), 2018, Table 1: synaptic spike operation 23.6 pJ "
+            "(minimum), neuron update 81 pJ active / 52 pJ inactive"
         ),
     },
 }
