@@ -15,7 +15,7 @@ to one worker. Storage is an SQLAlchemy URL: by default ``sqlite:///RUN_DIR/stud
 (embedded, for the workers of one machine), or a ``postgresql://`` server for several
 machines. Workers send a heartbeat every ``heartbeat`` seconds while a trial runs; a trial
 whose worker died (no heartbeat for twice that) is marked FAIL by the next worker that
-looks, and its parameters are queued again (:class:`optuna.storages.RetryFailedTrialCallback`),
+looks, and its parameters are queued again (:class:`optuna.storages.RetryHeartbeatStaleTrialCallback`),
 so a killed worker leaves the study usable and a restarted search continues it.
 
 ``trials`` is the study's budget, shared by its workers: a worker starts another trial
@@ -127,7 +127,8 @@ def open_storage(url: str, *, heartbeat: int = 60) -> optuna.storages.RDBStorage
             return optuna.storages.RDBStorage(
                 url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
                 grace_period=2 * heartbeat,
-                failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=2),
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=2),
             )
     except ImportError as err:
         raise SearchError(f"--storage {redact(url)}: driver missing ({err}); for PostgreSQL "
@@ -214,7 +215,7 @@ class _Objective:
 
 def _retried(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
     with _stable():
-        nums = [optuna.storages.RetryFailedTrialCallback.retried_trial_number(t) for t in trials]
+        nums = [optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t) for t in trials]
     return {n for n in nums if n is not None}
 
 
@@ -324,7 +325,7 @@ def search_summary(study: optuna.Study, spec: SearchSpec, *, storage: str,
     rows = []
     trials = study.get_trials(deepcopy=False)
     with _stable():
-        retry_of = {t.number: optuna.storages.RetryFailedTrialCallback.retried_trial_number(t)
+        retry_of = {t.number: optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t)
                     for t in trials}
     for t in trials:
         value = t.value
