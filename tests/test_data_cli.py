@@ -22,6 +22,7 @@ def test_inspect_prints_summary_and_draws_raster(tiny_shd, tmp_path: Path, capsy
     assert "SHD schema OK" in out and "samples: 300" in out
     assert "zero" in out and "neun" in out and "speakers: 6" in out
     assert "spikes per sample: mean" in out and "duration (last spike)" in out
+    assert "  #0: label " in out and "  #3: label " in out and "  #4: label " not in out
     assert raster.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(raster.parent.glob("*.part"))
 

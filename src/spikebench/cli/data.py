@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("file", metavar="FILE.h5")
     i.add_argument("--plot", metavar="RASTER.png", help="write a spike raster (.png/.pdf/.svg)")
     i.add_argument("--samples", type=int, default=4, metavar="N",
-                   help="samples in the raster, one per class (default: 4)")
+                   help="samples listed, and drawn in the raster one per class (default: 4)")
     i.set_defaults(func=cmd_inspect)
 
 
@@ -91,7 +91,16 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         f"speakers: {len(s.speakers)}: "
         + ", ".join(f"{spk} ({count})" for spk, count in s.speakers),
         f"speaker meta: {', '.join(s.meta_fields) if s.meta_fields else 'none'}",
+        f"first {min(args.samples, s.n_samples)} samples:",
     ]
+    for i in range(min(args.samples, s.n_samples)):
+        times, _ = data.sample(i)
+        label = int(data.labels[i])
+        span = f"{times.min():.3f}-{times.max():.3f} s" if len(times) else "no spikes"
+        lines.append(
+            f"  #{i}: label {label} ({data.keys[label]}), speaker {int(data.speakers[i])}, "
+            f"{len(times)} spikes, {span}"
+        )
     print("\n".join(lines))
     if args.plot:
         out = plot_raster(data, args.plot, n=args.samples, title=str(s.path.name))
