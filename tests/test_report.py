@@ -18,7 +18,7 @@ from spikebench.report import build_report, plots
 from spikebench.report.document import build_document
 from spikebench.report.html import render_html
 from spikebench.report.markdown import render_markdown
-from spikebench.report.rundir import load_run
+from spikebench.report.rundir import group_models, load_run
 
 CORE_FIGURES = ("spike_rasters.png", "learning_curves.png", "accuracy_vs_time.png", "confusion_matrices.png")
 OPTIONAL_FIGURES = ("streaming_accuracy.png", "search_history.png")
@@ -214,3 +214,17 @@ def test_rebuild_is_deterministic_and_a_failed_one_keeps_the_report(tmp_path, mo
     assert (md.read_bytes(), html.read_bytes()) == before
     assert not list(run.rglob("*.part"))
 
+
+
+def test_seeds_are_grouped_and_different_set_ups_are_not(tmp_path):
+    results = make_results(seeds=(0, 1, 2))
+    run = load_run(make_run_dir(tmp_path / "a", results, samples=False))
+    groups = group_models(run.models)
+    assert [g.n_seeds for g in groups] == [3, 3, 3, 3]
+    assert [sorted(r.seed for r in g.runs) for g in groups] == [[0, 1, 2]] * 4
+    results["models"][1]["lr"] = 0.01  # seed 1 of the first model now has another set-up
+    groups = group_models(load_run(make_run_dir(tmp_path / "b", results, samples=False)).models)
+    assert [g.n_seeds for g in groups] == [2, 1, 3, 3, 3]
+    for m in results["models"]:
+        m["group"] = "all"
+    assert [g.n_seeds for g in group_models(load_run(make_run_dir(tmp_path / "c", results)).models)] == [12]

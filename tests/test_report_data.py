@@ -102,7 +102,7 @@ def _model_entry(rng, spec, seed, n_classes, *, efficiency, streaming):
     loss = 3.0 * np.exp(-0.6 * e) + 0.2 + rng.normal(0, 0.02, epochs)
     spb = {"snn": 0.04, "ann": 0.002, "cnn": 0.01}[family] * (1 + 0.1 * rng.random())
     entry = {
-        "name": name, "label": label, "family": family, "model": family, "phase": phase,
+        "name": name if seed == 0 else f"{name}_s{seed}", "label": label, "family": family, "model": family, "phase": phase,
         "engine": engine, "hidden": hidden, "hparams": {}, "lr": lr, "schedule": "constant", "epochs": epochs, "batch_size": 64, "seed": seed,
         "params": int(700 * hidden + hidden * n_classes + hidden + n_classes),
         "history": {

@@ -85,6 +85,18 @@ FAMILY_TEXT = {
         "training to reduce overfitting, and the maximum over time of each filter feeds "
         "a linear classifier."
     ),
+    "stdp": (
+        "**Spiking network trained by STDP.** The hidden spiking layer learns without "
+        "labels, by spike-timing-dependent plasticity: a synapse grows when its input "
+        "spike comes shortly before the neuron's own spike and shrinks when it comes "
+        "after, so neurons specialise on input patterns that recur. Only a readout on the "
+        "hidden spikes is trained with the labels."
+    ),
+    "hybrid": (
+        "**Hybrid SNN–CNN.** A convolutional front end over time and frequency extracts "
+        "local patterns, and spiking layers integrate them over time, combining the "
+        "CNN's pattern detectors with the SNN's event-driven memory."
+    ),
 }
 OTHER_FAMILY_TEXT = (
     "**{family}.** A model family added by a later experiment; its definition is in its "

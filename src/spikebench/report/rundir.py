@@ -22,8 +22,10 @@ numbers. Sections that later issues add are optional and read here when present:
   "state", "value", "params"}], "best": {"number", "value", "params"}, "importance":
   {param: weight}, "best_config": str}``.
 
-Several entries with the same ``name`` and different ``seed`` are one model run over
-several seeds (issue 6); :func:`group_models` gathers them.
+Entries that differ only in ``seed`` (and ``name``, which must be unique per run) are one
+model run over several seeds (issue 6): :func:`group_models` gathers entries with the
+same ``group`` field when there is one, otherwise with the same label, family, phase,
+hidden size, learning rate and schedule, epochs, batch size, engine and ``hparams``.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class ModelResult:
     epochs: int | None
     batch_size: int | None
     seed: int | None
+    group: str | None
     params: int | None
     train_loss: tuple[float, ...]
     train_acc: tuple[float, ...]
@@ -168,12 +171,19 @@ class ModelGroup:
         return [v for r in self.runs if (v := getattr(r.inference, attr)) is not None]
 
 
+def _group_key(m: ModelResult) -> Any:
+    if m.group is not None:
+        return ("group", m.group)
+    return (m.label, m.family, m.phase, m.hidden, m.lr, m.schedule, m.epochs, m.batch_size,
+            m.engine, json.dumps(m.hparams, sort_keys=True, default=str))
+
+
 def group_models(models: tuple[ModelResult, ...]) -> list[ModelGroup]:
-    """Group entries by model name, in order of first appearance."""
-    order: dict[str, list[ModelResult]] = {}
+    """Gather the seeds of each model (see the module doc), in order of first appearance."""
+    order: dict[Any, list[ModelResult]] = {}
     for m in models:
-        order.setdefault(m.name, []).append(m)
-    return [ModelGroup(name, tuple(runs)) for name, runs in order.items()]
+        order.setdefault(_group_key(m), []).append(m)
+    return [ModelGroup(runs[0].name, tuple(runs)) for runs in order.values()]
 
 
 class _Fields:
@@ -283,6 +293,7 @@ def _model(obj: Any, where: str) -> ModelResult:
         epochs=f.int("epochs"),
         batch_size=f.int("batch_size"),
         seed=f.int("seed"),
+        group=f.str("group"),
         params=f.int("params"),
         train_loss=hist.series("train_loss"),
         train_acc=hist.series("train_acc", fraction=True),
