@@ -140,6 +140,10 @@ def validate(data: SpikeData, source: str | os.PathLike[str] = "<memory>") -> No
         if not np.isfinite(t):
             problem = "is not a number" if np.isnan(t) else "is infinite"
         raise DataError(f"{where}: sample {i}: spike time {t:.6g} s {problem}")
+    if data.units.size and data.units.min() < 0:
+        e = int(np.flatnonzero(data.units < 0)[0])
+        i = _sample_of(data.offsets, e)
+        raise DataError(f"{where}: sample {i}: negative unit {int(data.units[e])}")
     if data.units.size and data.units.max() >= data.n_channels:
         e = int(np.flatnonzero(data.units >= data.n_channels)[0])
         i = _sample_of(data.offsets, e)
