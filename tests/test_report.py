@@ -104,7 +104,9 @@ def test_learning_curves_plot_the_history(tmp_path):
 def test_html_is_self_contained(seed_report):
     run, _, html = seed_report
     assert "<script" not in html.lower() and "<link" not in html.lower()
-    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:)""", html)
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", html)
+    links = re.findall(r'href="#([^"]+)"', html)
+    assert len(links) >= 7 and all(f'id="{a}"' in html for a in links)
     uris = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
     assert len(uris) == len(CORE_FIGURES)
     on_disk = {(run / "figures" / n).read_bytes() for n in CORE_FIGURES}

@@ -50,7 +50,14 @@ class FigureBlock:
     png: bytes
 
 
-Block = Heading | Paragraph | Bullets | Code | FigureBlock | Table
+@dataclass(frozen=True)
+class Contents:
+    """A table of contents: the numbered section titles, linked to their headings."""
+
+    titles: tuple[str, ...]
+
+
+Block = Heading | Paragraph | Bullets | Code | FigureBlock | Table | Contents
 
 
 # What each model family is, for a student meeting it for the first time (the models
@@ -471,17 +478,15 @@ def build_document(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]
     groups = group_models(run.models)
     experiment = run.experiment or "experiment"
     dataset = run.dataset.name or "data"
-    labels = ", ".join(g.first.label for g in groups)
     accs = [tables.mean_or_none(g.values("test_acc")) for g in groups]
-    headline = ""
-    if any(a is not None for a in accs):
-        headline = " Test accuracy: " + "; ".join(
-            f"{g.first.label} {fmt_pct(a)}" for g, a in zip(groups, accs, strict=True) if a is not None
-        ) + "."
+    summary = "; ".join(
+        f"{g.first.label}: **{fmt_pct(a)}**" if a is not None else g.first.label
+        for g, a in zip(groups, accs, strict=True)
+    )
     created = f" Run created {run.created}." if run.created else ""
     blocks: list[Block] = [
         Heading(1, f"spikebench report: {experiment} on {dataset}"),
-        Paragraph(f"Models: {labels}.{headline}{created}"),
+        Paragraph(f"Test accuracy of the {len(groups)} models of this run: {summary}.{created}"),
         Heading(2, "The question"),
         Paragraph(
             "Can a spiking neural network, which computes with binary events in time the way "
@@ -516,5 +521,7 @@ def _numbered(blocks: list[Block]) -> list[Block]:
             n += 1
             b = Heading(2, f"{n}. {b.text}")
         out.append(b)
-    return out
+    titles = tuple(b.text for b in out if isinstance(b, Heading) and b.level == 2)
+    first = next(i for i, b in enumerate(out) if isinstance(b, Heading) and b.level == 2)
+    return out[:first] + [Contents(titles)] + out[first:]
 

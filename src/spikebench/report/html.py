@@ -14,7 +14,7 @@ import base64
 import html
 import re
 
-from spikebench.report.document import Block, Bullets, Code, FigureBlock, Heading, Paragraph
+from spikebench.report.document import Block, Bullets, Code, Contents, FigureBlock, Heading, Paragraph
 from spikebench.report.tables import Table
 
 CSS = """
@@ -44,6 +44,11 @@ figure { margin: 1.4em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--rule); border-radius: 4px; }
 figcaption { color: var(--muted); font-size: 0.9em; margin-top: 0.4em; }
 details { margin: 1em 0; }
+a { color: var(--accent); text-decoration: none; }
+a:hover { text-decoration: underline; }
+nav.toc { background: var(--band); border: 1px solid var(--rule); border-radius: 6px;
+  padding: 10px 18px; margin: 1.2em 0; display: inline-block; }
+nav.toc ol { margin: 0.3em 0 0; padding-left: 0; list-style: none; columns: 2; column-gap: 3em; }
 summary { cursor: pointer; font-weight: 600; }
 """
 
@@ -103,6 +108,9 @@ def render_block(b: Block) -> str:
         )
     if isinstance(b, Table):
         return _table(b)
+    if isinstance(b, Contents):
+        links = "".join(f'<li><a href="#{_slug(t)}">{html.escape(t)}</a></li>' for t in b.titles)
+        return f'<nav class="toc"><strong>Contents</strong><ol>{links}</ol></nav>'
     raise TypeError(f"unknown report block {type(b).__name__}")
 
 

@@ -7,7 +7,9 @@ tables. Paragraph marks (```code```, ``**bold**``) are Markdown already.
 
 from __future__ import annotations
 
-from spikebench.report.document import Block, Bullets, Code, FigureBlock, Heading, Paragraph
+import re
+
+from spikebench.report.document import Block, Bullets, Code, Contents, FigureBlock, Heading, Paragraph
 from spikebench.report.tables import Table
 
 
@@ -28,6 +30,11 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
+def anchor(title: str) -> str:
+    """GitHub's heading anchor: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+
+
 def render_block(b: Block) -> str:
     if isinstance(b, Heading):
         return "#" * b.level + " " + b.text
@@ -43,6 +50,8 @@ def render_block(b: Block) -> str:
         return f"![{_cell(b.alt)}]({b.filename})\n\n*{b.caption}*"
     if isinstance(b, Table):
         return _table(b)
+    if isinstance(b, Contents):
+        return "**Contents:** " + " · ".join(f"[{t}](#{anchor(t)})" for t in b.titles)
     raise TypeError(f"unknown report block {type(b).__name__}")
 
 
