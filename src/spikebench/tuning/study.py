@@ -122,6 +122,8 @@ def open_storage(url: str, *, heartbeat: int = 60) -> optuna.storages.RDBStorage
             raise ConfigError(f"--storage {url}: folder {folder} does not exist")
     else:
         engine_kwargs["pool_pre_ping"] = True
+    if scheme == "postgresql":
+        url = "postgresql+psycopg2" + url[len(scheme):]  # SQLAlchemy 2.1 would pick psycopg 3
     try:
         with _stable():
             return optuna.storages.RDBStorage(
@@ -301,13 +303,10 @@ def run_search(
             optuna.storages.fail_stale_trials(study)
         counted, running, waiting = count_trials(study.get_trials(deepcopy=False))
         if counted < trials or waiting:
-            before = {t.number for t in study.get_trials(deepcopy=False)}
             with _stable():
                 study.optimize(objective, n_trials=1, catch=(TrainingError,),
-                               gc_after_trial=False)
-            for t in study.get_trials(deepcopy=False):
-                if t.number not in before and t.user_attrs.get("worker") == objective.worker:
-                    progress.trial_end(t)
+                               gc_after_trial=False,
+                               callbacks=[lambda _study, trial: progress.trial_end(trial)])
             continue
         if not (wait_for_others and running):
             return study
