@@ -230,3 +230,12 @@ def test_seeds_are_grouped_and_different_set_ups_are_not(tmp_path):
     for m in results["models"]:
         m["group"] = "all"
     assert [g.n_seeds for g in group_models(load_run(make_run_dir(tmp_path / "c", results)).models)] == [12]
+
+
+def test_minimal_results_degrade_gracefully(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps({"models": [{"name": "only", "test_acc": 0.5}]}))
+    md, html = build_report(tmp_path)
+    text = md.read_text()
+    assert "Test accuracy of the model of this run: only: **50.0%**" in text and "Table 1." in text and "Table 2." in text
+    assert "![" not in text and "<img" not in html.read_text()
+    assert not (tmp_path / "figures").exists()

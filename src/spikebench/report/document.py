@@ -446,7 +446,10 @@ def _caveats(run: RunResults, groups: list[ModelGroup]) -> list[Block]:
         "Times depend on the machine (see Environment), the thread count and the batch size; "
         "they are comparable between rows of this report only.",
         "Validation speakers are held out of training; the test file holds other "
-        "recordings, so validation and test accuracy measure different things.",
+        "recordings, so validation and test accuracy measure different things."
+        if not run.dataset.valid_file
+        else "Validation comes from the data set's own validation file; the test file holds "
+        "other recordings, so validation and test accuracy measure different things.",
     ]
     engines = {g.first.engine for g in groups if g.first.engine}
     if engines and engines != {"norse"}:
@@ -486,7 +489,10 @@ def build_document(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]
     created = f" Run created {run.created}." if run.created else ""
     blocks: list[Block] = [
         Heading(1, f"spikebench report: {experiment} on {dataset}"),
-        Paragraph(f"Test accuracy of the {len(groups)} models of this run: {summary}.{created}"),
+        Paragraph(
+            f"Test accuracy of {'the model' if len(groups) == 1 else f'the {len(groups)} models'} "
+            f"of this run: {summary}.{created}"
+        ),
         Heading(2, "The question"),
         Paragraph(
             "Can a spiking neural network, which computes with binary events in time the way "
