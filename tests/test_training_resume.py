@@ -45,14 +45,17 @@ def test_resume_after_interruptions_is_bit_identical(tiny_shd, tmp_path):
 
     cut = tmp_path / "cut"
     with pytest.raises(KeyboardInterrupt):  # inside the first model
-        run_experiment(cfg, cut, device="cpu", root=tmp_path, progress=_Interrupt("snn_p2", 1))
+        run_experiment(cfg, cut, device="cpu", root=tmp_path, command="first",
+                       progress=_Interrupt("snn_p2", 1))
     assert torch.load(cut / "checkpoints" / "snn_p2.pt", weights_only=False)["epoch"] == 1
     with pytest.raises(KeyboardInterrupt):  # resumed, then cut again inside the second
-        run_experiment(cfg, cut, device="cpu", root=tmp_path, resume=True,
+        run_experiment(cfg, cut, device="cpu", root=tmp_path, resume=True, command="second",
                        progress=_Interrupt("cnn_p2", 1))
     assert [m["name"] for m in json.loads((cut / "results.json").read_text())["models"]] == ["snn_p2"]
-    resumed = run_experiment(cfg, cut, device="cpu", root=tmp_path, resume=True)
+    resumed = run_experiment(cfg, cut, device="cpu", root=tmp_path, resume=True, command="third")
 
+    meta = json.loads(resumed.read_text())
+    assert meta["command"] == "first" and meta["resumed"] == ["second", "third"]
     a, b = _comparable(whole), _comparable(resumed)
     assert [m["name"] for m in b] == ["snn_p2", "cnn_p2"]
     assert a == b

@@ -6,8 +6,15 @@ few test inputs), ``checkpoints/<model>.pt`` (written atomically after every epo
 built afterwards by :mod:`spikebench.report`, the report.
 
 Per model: seed everything with the model's seed, build it from the registry, train with
-Adam for its epochs (validation accuracy recorded per epoch), evaluate the test split once
-with the final model, then time inference. ``resume=True`` continues an interrupted run:
+Adam (AdamW with ``weight_decay``) for its epochs on (optionally augmented) training
+batches, recording validation accuracy per epoch; select the weights (``selection``:
+after the last epoch, or at the best validation epoch); only then evaluate the test split,
+once, with the selected weights, and time inference. The epoch loop never touches the
+test split, so it cannot steer selection. A model with ``n_seeds > 1`` is trained and
+tested once per seed; its results.json entry then holds the mean (``test_acc``,
+``test_acc_mean``), the sample standard deviation (``test_acc_std``), the seeds and a
+``seed_runs`` list. Models with an ``on_epoch_start(epoch, epochs)`` method (delay
+widths, STDP phases) are told each epoch before it starts. ``resume=True`` continues an interrupted run:
 finished models are kept, the interrupted one restarts after its last checkpointed epoch
 with model, optimiser and every RNG state (including the data-order generator) restored,
 so its results equal those of an uninterrupted run. Progress goes to a
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import json
 import logging
 import time
 import tomllib
@@ -34,6 +42,7 @@ from spikebench.experiments.datasets import PreparedData, prepare_data, resolve_
 from spikebench.experiments.environment import collect_environment, git_revision, resolve_device
 from spikebench.fileio import atomic_path, write_json_atomic, write_text_atomic
 from spikebench.models import create_model
+from spikebench.training.augment import augment_batches, parse_augment
 from spikebench.training.checkpoint import load_checkpoint, save_checkpoint
 from spikebench.training.loop import LR_SCHEDULES, evaluate, set_lr, train_one_epoch
 from spikebench.training.metrics import count_params, time_inference
@@ -89,7 +98,12 @@ def train_model(
     seed_everything(seed)
     build = model_build_args(spec, data)
     model = _build_model(build, device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    if spec.weight_decay > 0:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    augment = parse_augment(spec.augment, f"models.{spec.name}.augment")
+    best: dict[str, Any] | None = None
     generator = make_generator(seed)
     schedule = LR_SCHEDULES[spec.schedule]
     spec_dict = dataclasses.asdict(spec)
@@ -104,6 +118,7 @@ def train_model(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history, start_epoch, wall = state["history"], state["epoch"], state.get("wall_seconds", 0.0)
+        best = state.get("best")
         set_rng_state(state["rng"], generator)
         log.info("%s: resuming after epoch %d of %d", spec.name, start_epoch, spec.epochs)
     progress.model_start(spec, index, total,
@@ -111,10 +126,13 @@ def train_model(
                          start_epoch=start_epoch)
     for epoch in range(start_epoch, spec.epochs):
         t0 = time.perf_counter()
+        if hasattr(model, "on_epoch_start"):
+            model.on_epoch_start(epoch, spec.epochs)
         set_lr(optimizer, schedule(epoch, base_lr=spec.lr, epochs=spec.epochs))
         stats = train_one_epoch(
             model,
-            data.train.batches(spec.batch_size, shuffle=True, generator=generator, device=device),
+            augment_batches(data.train.batches(spec.batch_size, shuffle=True, generator=generator,
+                                               device=device), augment),
             optimizer, device=device, on_batch=progress.batch,
         )
         seconds = time.perf_counter() - t0
@@ -125,14 +143,24 @@ def train_model(
         history["val_acc"].append(val.accuracy)
         history["epoch_seconds"].append(seconds)
         wall += time.perf_counter() - t0
+        if spec.selection == "best_val" and (best is None or val.accuracy > best["val_acc"]):
+            best = {"epoch": epoch + 1, "val_acc": val.accuracy,
+                    "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
         save_checkpoint(checkpoint, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "rng": get_rng_state(generator), "config": spec_dict, "seed": seed, "build": build,
             "epoch": epoch + 1, "history": history, "wall_seconds": wall,
-            "spikebench_version": __version__,
+            "spikebench_version": __version__, "best": best,
         })
         progress.epoch_end(spec, epoch + 1, {k: v[-1] for k, v in history.items()})
 
+    selected_epoch = spec.epochs
+    if best is not None:
+        selected_epoch = best["epoch"]
+        model.load_state_dict(best["model"])
+        state = load_checkpoint(checkpoint)
+        state.update(model=best["model"], selected_epoch=selected_epoch)
+        save_checkpoint(checkpoint, state)  # checkpoints/<name>.pt holds the selected weights
     t0 = time.perf_counter()
     test = evaluate(model, data.test.batches(spec.batch_size, device=device), data.n_classes,
                     device=device)
@@ -158,7 +186,12 @@ def train_model(
         "seed": seed,
         "params": count_params(model),
         "history": history,
-        "selected_epoch": spec.epochs,
+        "weight_decay": spec.weight_decay,
+        "augment": dict(spec.augment),
+        "selection": spec.selection,
+        "n_seeds": 1,
+        "selected_epoch": selected_epoch,
+        "val_acc_selected": history["val_acc"][selected_epoch - 1] if history["val_acc"] else None,
         "test_acc": test.accuracy,
         "test_confusion": test.confusion.tolist(),
         "inference": timing.to_dict(),
@@ -168,6 +201,47 @@ def train_model(
     }
     progress.model_end(spec, entry)
     return entry
+
+
+def train_model_seeds(spec: ModelSpec, cfg: ExperimentConfig, data: PreparedData, *,
+                      checkpoint_dir: Path, **kwargs: Any) -> dict[str, Any]:
+    """:func:`train_model` once per seed of ``spec`` (``n_seeds``); one aggregated entry.
+
+    Seed ``k`` is the model's seed plus ``k``; its checkpoint is ``<name>.pt`` for the first
+    seed, ``<name>.seed<S>.pt`` for the others.
+    """
+    if spec.n_seeds == 1:
+        return train_model(spec, cfg, data, checkpoint=checkpoint_dir / f"{spec.name}.pt", **kwargs)
+    base = cfg.model_seed(spec)
+    entries = []
+    for k in range(spec.n_seeds):
+        name = f"{spec.name}.pt" if k == 0 else f"{spec.name}.seed{base + k}.pt"
+        entries.append(train_model(dataclasses.replace(spec, seed=base + k), cfg, data,
+                                   checkpoint=checkpoint_dir / name, **kwargs))
+    return aggregate_seeds(entries)
+
+
+def aggregate_seeds(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """One results.json entry from per-seed entries: mean and sample std (ddof=1) of the
+    test accuracy and of the selected validation accuracy, summed confusion matrix, the
+    first seed's history and inference timing, and every seed's figures in ``seed_runs``."""
+    test = np.array([e["test_acc"] for e in entries], dtype=np.float64)
+    val = np.array([e["val_acc_selected"] for e in entries], dtype=np.float64)
+    out = dict(entries[0])
+    out.update(
+        seeds=[e["seed"] for e in entries],
+        n_seeds=len(entries),
+        test_acc=float(test.mean()),
+        test_acc_mean=float(test.mean()),
+        test_acc_std=float(test.std(ddof=1)),
+        val_acc_mean=float(val.mean()),
+        val_acc_std=float(val.std(ddof=1)),
+        test_confusion=np.sum([e["test_confusion"] for e in entries], axis=0).tolist(),
+        wall_seconds=float(sum(e["wall_seconds"] for e in entries)),
+        seed_runs=[{k: e[k] for k in ("seed", "test_acc", "val_acc_selected", "selected_epoch",
+                                      "wall_seconds", "history")} for e in entries],
+    )
+    return out
 
 
 def _write_samples(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -223,16 +297,16 @@ def run_experiment(
     if not (out / "samples.npz").exists():
         _write_samples(out / "samples.npz", sample_events(files.test, cfg.n_samples))
 
-    done: dict[str, dict[str, Any]] = {}
+    previous: dict[str, Any] = {}
     if resume and results_path.exists():
-        import json
-
-        done = {m["name"]: m for m in json.loads(results_path.read_text())["models"]}
+        previous = json.loads(results_path.read_text(encoding="utf-8"))
+    done = {m["name"]: m for m in previous.get("models", [])}
     results: dict[str, Any] = {
         "spikebench_version": __version__,
         "experiment": cfg.name,
-        "command": command,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": previous.get("command", command),
+        "created": previous.get(
+            "created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")),
         "git_revision": git_revision(),
         "environment": collect_environment(dev),
         "protocol": cfg.protocol,
@@ -252,14 +326,17 @@ def run_experiment(
         },
         "models": [],
     }
+    if resume:
+        results["resumed"] = [*previous.get("resumed", []), command]
+    write_json_atomic(results_path, results)  # provenance first; models are added as they finish
     specs = cfg.selected_models()
     for i, spec in enumerate(specs):
         if spec.name in done:
             entry = done[spec.name]
         else:
-            entry = train_model(spec, cfg, data, device=dev,
-                                checkpoint=out / "checkpoints" / f"{spec.name}.pt",
-                                resume=resume, progress=progress, index=i, total=len(specs))
+            entry = train_model_seeds(spec, cfg, data, device=dev,
+                                      checkpoint_dir=out / "checkpoints",
+                                      resume=resume, progress=progress, index=i, total=len(specs))
         results["models"].append(entry)
         write_json_atomic(results_path, results)
     return results_path
