@@ -206,3 +206,23 @@ def test_sparse_input_projection_equals_the_dense_product(dtype, density):
         xg = x.clone().requires_grad_()
         grads[impl] = torch.autograd.grad((project(xg, lin, impl) * probe).sum(), xg)[0]
     torch.testing.assert_close(grads["numba"], grads["torch"], **tol)
+
+
+def test_a_replaced_input_projection_is_called():
+    """Models may swap ``layer.linear`` for their own module (e.g. linear + batch norm)."""
+
+    class Doubled(torch.nn.Linear):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    x = (torch.rand(9, 3, 6, generator=torch.Generator().manual_seed(8)) < 0.2).float()
+    for cls in (LIF, LI, AdLIF):
+        torch.manual_seed(0)
+        layer = cls(6, 4, backend="auto")
+        state = layer.initial_state(3)
+        calls = []
+        layer.linear.register_forward_hook(lambda m, i, o: calls.append(o))
+        layer.linear.__class__ = Doubled
+        layer.step_sequence(x, state)
+        assert len(calls) == 1 and torch.allclose(calls[0], 2 * torch.nn.functional.linear(
+            x, layer.linear.weight, layer.linear.bias))

@@ -7,7 +7,8 @@ gradient into the weight gradient in the backward pass; the cost follows the num
 spikes instead of ``T * B * C`` (the input's own gradient, for a hidden layer, stays a
 dense product ``grad W``). Used only where it wins: CPU, the numba kernels available and
 at most ``SPARSE_MAX_DENSITY`` non-zero entries (the scan gives up early otherwise and
-the dense matrix product runs). Sums are taken in another order than the
+the dense matrix product runs), and only for a plain ``nn.Linear``: a model that swaps
+in its own projection module (batch norm after the product, say) gets ``linear(x)``. Sums are taken in another order than the
 dense product's, so results agree to rounding.
 """
 
@@ -51,6 +52,7 @@ def project(x: torch.Tensor, linear: nn.Linear, impl: str) -> torch.Tensor:
     """``linear(x)`` for ``x [T, B, C]``; the sparse gather when ``impl == "numba"`` and it wins."""
     if (
         impl == "numba"
+        and type(linear) is nn.Linear  # a subclass or replacement may do more than x W^T + b
         and x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.float64)
         and linear.weight.dtype == x.dtype
