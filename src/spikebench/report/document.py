@@ -364,7 +364,8 @@ def _efficiency_section(run: RunResults) -> list[Block]:
             "that potential each trained model actually has: activation sparsity is the "
             "fraction of zero outputs of the spiking layers, effective synaptic operations "
             "count only the weights that non-zero inputs touch, and dense operations are "
-            "what the same layers cost with every input non-zero. The energy figures "
+            "what the same layers cost with every input non-zero (M = million, "
+            "G = billion operations). The energy figures "
             "multiply those counts by per-operation energies measured on real chips; they "
             "are estimates for that hardware, not measurements of this computer."
         ),

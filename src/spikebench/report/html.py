@@ -39,6 +39,7 @@ th, td { padding: 6px 10px; border-bottom: 1px solid var(--rule); vertical-align
 th { background: #e9eef6; text-align: left; }
 tbody tr:nth-child(even) { background: var(--band); }
 td.r, th.r { text-align: right; font-variant-numeric: tabular-nums; }
+td.r { white-space: nowrap; }
 .note { color: var(--muted); font-size: 0.88em; margin: 0.2em 0; }
 figure { margin: 1.4em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--rule); border-radius: 4px; }

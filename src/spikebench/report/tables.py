@@ -202,12 +202,14 @@ def fmt_bytes(n: float | None) -> str:
 
 
 def fmt_count(x: float | None) -> str:
-    """An operation count per sample: separators below 10^6, else 3 significant digits."""
+    """An operation count per sample: separators below a million, then M (10^6) / G (10^9)."""
     if x is None:
         return DASH
     if abs(x) < 1e6:
         return f"{x:,.0f}"
-    return f"{x:.3g}".replace("e+0", "e").replace("e+", "e")
+    if abs(x) < 1e9:
+        return f"{x / 1e6:.3g} M"
+    return f"{x / 1e9:,.3g} G"
 
 
 def _get(obj: Any, path: str) -> Any:
