@@ -239,3 +239,11 @@ def test_minimal_results_degrade_gracefully(tmp_path):
     assert "Test accuracy of the model of this run: only: **50.0%**" in text and "Table 1." in text and "Table 2." in text
     assert "![" not in text and "<img" not in html.read_text()
     assert not (tmp_path / "figures").exists()
+
+
+def test_command_line_overrides_are_flagged(tmp_path):
+    results = make_results()
+    assert "changed the experiment's settings" not in _render(tmp_path / "a", results)[0]
+    results["command"] = "spikebench run --epochs 2 --set models.snn_p1.lr=0.01"
+    md, _ = _render(tmp_path / "b", results)
+    assert "(`--epochs 2`, `--set models.snn_p1.lr=0.01`)" in md

@@ -10,6 +10,7 @@ out, never shown empty.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 import numpy as np
@@ -461,7 +462,33 @@ def _caveats(run: RunResults, groups: list[ModelGroup]) -> list[Block]:
         )
     if any(g.n_seeds == 1 for g in groups):
         items.append("Rows without ± come from a single seed: their spread is unknown.")
+    overrides = _overrides(run.command)
+    if overrides and any(g.first.ref_accuracy is not None for g in groups):
+        items.insert(
+            0,
+            f"This run changed the experiment's settings on the command line ({overrides}); the "
+            "original study's figures belong to its own settings, so the comparison is "
+            "indicative only.",
+        )
     return [Heading(2, "Caveats"), Bullets(tuple(items))]
+
+
+def _overrides(command: str | None) -> str:
+    """The setting-changing options of a ``spikebench run`` command line, as code spans."""
+    if not command:
+        return ""
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return ""
+    found = []
+    for i, arg in enumerate(argv):
+        for opt in ("--epochs", "--set", "--seed"):
+            if arg == opt and i + 1 < len(argv):
+                found.append(f"`{opt} {argv[i + 1]}`")
+            elif arg.startswith(opt + "="):
+                found.append(f"`{arg}`")
+    return ", ".join(found)
 
 
 def _reproduce(run: RunResults) -> list[Block]:
