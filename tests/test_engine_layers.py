@@ -226,3 +226,44 @@ def test_a_replaced_input_projection_is_called():
         layer.step_sequence(x, state)
         assert len(calls) == 1 and torch.allclose(calls[0], 2 * torch.nn.functional.linear(
             x, layer.linear.weight, layer.linear.bias))
+
+
+def test_auto_falls_back_to_the_torch_loop_without_numba(monkeypatch):
+    from spikebench.engine import layers
+
+    monkeypatch.setattr(_native, "_available", False)
+    assert layers.resolve_backend("auto", torch.device("cpu")) == "torch"
+    x = _spiky_input()
+    torch.manual_seed(0)
+    out_auto = LIF(10, 7, backend="auto").to(F64)(x)
+    torch.manual_seed(0)
+    out_torch = LIF(10, 7, backend="torch").to(F64)(x)
+    assert torch.equal(out_auto, out_torch)
+
+
+def test_numba_failure_is_logged_and_reported_unavailable(monkeypatch, caplog):
+    from spikebench.engine._native import numba_kernels
+
+    def broken():
+        raise RuntimeError("no LLVM here")
+
+    monkeypatch.setattr(_native, "_available", None)
+    monkeypatch.setattr(numba_kernels, "warm_up", broken)
+    with caplog.at_level("WARNING"):
+        assert _native.numba_available() is False
+    assert "pure-PyTorch" in caplog.text
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("cls,kw", [(LIF, {}), (LIF, {"recurrent": True}), (LI, {}), (AdLIF, {})])
+def test_cuda_matches_cpu(cls, kw):
+    x = _spiky_input()
+    layer = _make(cls, "torch", **kw)
+    cpu = layer(x)
+    g_cpu = torch.autograd.grad(cpu.sum(), list(layer.parameters()))
+    layer = layer.cuda()
+    gpu = layer(x.cuda())
+    g_gpu = torch.autograd.grad(gpu.sum(), list(layer.parameters()))
+    torch.testing.assert_close(gpu.cpu(), cpu)
+    for a, b in zip(g_gpu, g_cpu):
+        torch.testing.assert_close(a.cpu(), b, rtol=1e-7, atol=1e-9)

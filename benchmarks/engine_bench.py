@@ -1,0 +1,262 @@
+"""Engine benchmark: spikebench's fused engine vs Norse's and snnTorch's step loops.
+
+One process, the same input for every competitor: binary spike frames ``x [T, B, 700]``
+(time-major, T = 100 steps, B = 128, 5 % of the bins hold a spike, the order of SHD at
+10 ms bins). Two networks:
+
+* ``ff``  the phase-1 SNN of the study, 700 -> 128 LIF -> 20 leaky-integrator readout;
+* ``rec`` a recurrent SNN, 700 -> 256 recurrent LIF -> 256 recurrent LIF -> 20 readout.
+
+Class scores are the maximum over time of the readout membrane. Timed: a training step
+(forward, cross-entropy, backward, Adam step) and an inference pass (forward under
+``torch.inference_mode``). Competitors: spikebench ``LIF``/``LI`` (backend ``auto``, and
+``torch`` for the pure-PyTorch fused path), Norse ``LIFCell``/``LIFRecurrentCell`` +
+``LICell`` stepped in a Python loop with the linear layer inside the loop (as the study
+ran it), snnTorch ``Leaky``/``RLeaky`` stepped the same way. The rounds interleave the
+competitors and the median per-step time is reported, so that load from other processes
+on the shared machine hits everyone alike.
+
+FLOPs are those of the dense equivalent (matrix products only; 2 per multiply-add):
+inference = forward products; training = forward + weight gradients + input gradients
+of every layer but the first (whose input needs none). The fraction of the machine's
+matmul throughput compares the engine's achieved FLOP/s with a float32 GEMM of the first
+layer's shape ``[T*B, 700] x [700, H]`` timed in this process.
+
+Run: ``.venv/bin/python benchmarks/engine_bench.py [--rounds 5] [--net ff,rec]``;
+``--projection`` instead times the dense and the sparse input projection by input
+density (the crossover sets ``SPARSE_MAX_DENSITY`` in ``engine/_native/projection.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import torch
+from torch import nn
+
+T, B, C, K = 100, 128, 700, 20
+
+
+class SpikebenchNet(nn.Module):
+    def __init__(self, sizes, recurrent, backend):
+        super().__init__()
+        from spikebench.engine.layers import LI, LIF
+
+        self.hidden = nn.ModuleList(
+            LIF(a, b, recurrent=recurrent, backend=backend) for a, b in zip(sizes[:-1], sizes[1:])
+        )
+        self.out = LI(sizes[-1], K, backend=backend)
+
+    def forward(self, x):
+        for layer in self.hidden:
+            x = layer(x)
+        return self.out(x).amax(0)
+
+
+class NorseNet(nn.Module):
+    def __init__(self, sizes, recurrent):
+        super().__init__()
+        import norse.torch as norse
+
+        self.recurrent = recurrent
+        if recurrent:
+            self.cells = nn.ModuleList(
+                norse.LIFRecurrentCell(a, b, autapses=True) for a, b in zip(sizes[:-1], sizes[1:])
+            )
+        else:
+            self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+            self.cells = nn.ModuleList(norse.LIFCell() for _ in sizes[1:])
+        self.fc_out = nn.Linear(sizes[-1], K)
+        self.li = norse.LICell()
+
+    def forward(self, x):
+        states = [None] * len(self.cells)
+        s_out = None
+        outs = []
+        for t in range(x.shape[0]):
+            z = x[t]
+            for k, cell in enumerate(self.cells):
+                if not self.recurrent:
+                    z = self.fcs[k](z)
+                z, states[k] = cell(z, states[k])
+            v, s_out = self.li(self.fc_out(z), s_out)
+            outs.append(v)
+        return torch.stack(outs).amax(0)
+
+
+class SnnTorchNet(nn.Module):
+    def __init__(self, sizes, recurrent):
+        super().__init__()
+        import snntorch as snn
+
+        beta = math.exp(-1e-3 / 1e-2)
+        self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        if recurrent:
+            self.cells = nn.ModuleList(snn.RLeaky(beta=beta, linear_features=b) for b in sizes[1:])
+        else:
+            self.cells = nn.ModuleList(snn.Leaky(beta=beta) for _ in sizes[1:])
+        self.recurrent = recurrent
+        self.fc_out = nn.Linear(sizes[-1], K)
+        self.readout = snn.Leaky(beta=beta, reset_mechanism="none")
+
+    def forward(self, x):
+        if self.recurrent:
+            states = [cell.init_rleaky() for cell in self.cells]
+        else:
+            states = [cell.init_leaky() for cell in self.cells]
+        mem_out = self.readout.init_leaky()
+        outs = []
+        for t in range(x.shape[0]):
+            z = x[t]
+            for k, cell in enumerate(self.cells):
+                cur = self.fcs[k](z)
+                if self.recurrent:
+                    spk, mem = cell(cur, *states[k])
+                    states[k] = (spk, mem)
+                else:
+                    spk, mem = cell(cur, states[k])
+                    states[k] = mem
+                z = spk
+            _, mem_out = self.readout(self.fc_out(z), mem_out)
+            outs.append(mem_out)
+        return torch.stack(outs).amax(0)
+
+
+def dense_flops(sizes, recurrent):
+    """(inference, training) FLOPs of the dense matrix products for one batch."""
+    layers = [(a, b) for a, b in zip(sizes[:-1], sizes[1:])] + [(sizes[-1], K)]
+    if recurrent:
+        layers += [(b, b) for b in sizes[1:]]
+    fwd = sum(2 * T * B * a * b for a, b in layers)
+    first = 2 * T * B * sizes[0] * sizes[1]
+    return fwd, 3 * fwd - first
+
+
+def gemm_flops_per_s(n_in, n_out, reps=10):
+    a = torch.randn(T * B, n_in)
+    w = torch.randn(n_in, n_out)
+    for _ in range(3):
+        a @ w
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        a @ w
+        times.append(time.perf_counter() - t0)
+    return 2 * T * B * n_in * n_out / statistics.median(times)
+
+
+def make_runner(model, x, y, mode):
+    if mode == "infer":
+        def run():
+            with torch.inference_mode():
+                model(x)
+        return run
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def run():
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return run
+
+
+def bench(net, rounds, steps_per_round):
+    sizes = [C, 128] if net == "ff" else [C, 256, 256]
+    recurrent = net == "rec"
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(T, B, C, generator=g) < 0.05).float()
+    y = torch.randint(0, K, (B,), generator=g)
+    builders = {
+        "spikebench": lambda: SpikebenchNet(sizes, recurrent, "auto"),
+        "spikebench-torch": lambda: SpikebenchNet(sizes, recurrent, "torch"),
+        "norse": lambda: NorseNet(sizes, recurrent),
+        "snntorch": lambda: SnnTorchNet(sizes, recurrent),
+    }
+    results = {}
+    for mode in ("train", "infer"):
+        runners = {}
+        for name, build in builders.items():
+            torch.manual_seed(0)
+            runners[name] = make_runner(build(), x, y, mode)
+            runners[name]()  # warm-up (numba cache load, allocator)
+        times = {name: [] for name in runners}
+        for _ in range(rounds):
+            for name, run in runners.items():
+                for _ in range(steps_per_round):
+                    t0 = time.perf_counter()
+                    run()
+                    times[name].append(time.perf_counter() - t0)
+        results[mode] = {name: statistics.median(ts) for name, ts in times.items()}
+    return sizes, recurrent, results
+
+
+def projection_crossover(reps=5):
+    """Dense GEMM vs the sparse gather/scatter of the first layer's projection, by density."""
+    from spikebench.engine._native import numba_kernels as nk
+
+    def median_ms(fn):
+        fn()
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times) * 1e3
+
+    g = torch.Generator().manual_seed(0)
+    w, b = torch.randn(128, C, generator=g), torch.randn(128, generator=g)
+    grad = torch.randn(T * B, 128, generator=g)
+    print(f"\n== input projection [{T * B}, {C}] x [{C}, 128]: forward + weight gradient, ms")
+    print(f"{'density':>8s}{'dense':>9s}{'sparse':>9s}{'ratio':>8s}")
+    for density in (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3):
+        x = (torch.rand(T * B, C, generator=g) < density).float()
+        dense = median_ms(lambda: (nn.functional.linear(x, w, b), grad.t() @ x))
+
+        def sparse():
+            csr = nk.nonzero_rows(x, 1.0)
+            nk.sparse_linear_forward(x, csr, w, b)
+            nk.sparse_linear_weight_grad(x, csr, grad)
+        sp = median_ms(sparse)
+        print(f"{density:8.2f}{dense:9.1f}{sp:9.1f}{dense / sp:7.1f}x")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=2, help="timed steps per competitor per round")
+    parser.add_argument("--net", default="ff,rec", help="comma list of ff, rec")
+    parser.add_argument("--projection", action="store_true",
+                        help="only compare dense and sparse input projections by input density")
+    args = parser.parse_args()
+    if args.projection:
+        projection_crossover()
+        return
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; T={T} B={B} input={C} "
+          f"classes={K}; median of {args.rounds * args.steps} steps")
+    for net in args.net.split(","):
+        sizes, recurrent, results = bench(net, args.rounds, args.steps)
+        infer_flops, train_flops = dense_flops(sizes, recurrent)
+        peak = gemm_flops_per_s(sizes[0], sizes[1])
+        title = "-".join(map(str, sizes + [K])) + (" recurrent" if recurrent else "")
+        print(f"\n== {title}  (dense FLOPs: inference {infer_flops / 1e9:.2f} G, "
+              f"training {train_flops / 1e9:.2f} G; measured GEMM {peak / 1e9:.0f} GFLOP/s)")
+        print(f"{'':18s}{'train step':>12s}{'vs norse':>10s}{'vs snntorch':>13s}"
+              f"{'inference':>12s}{'vs norse':>10s}{'vs snntorch':>13s}")
+        for name in results["train"]:
+            tr, inf = results["train"][name], results["infer"][name]
+            print(f"{name:18s}{tr * 1e3:10.1f}ms{results['train']['norse'] / tr:9.1f}x"
+                  f"{results['train']['snntorch'] / tr:12.1f}x"
+                  f"{inf * 1e3:10.1f}ms{results['infer']['norse'] / inf:9.1f}x"
+                  f"{results['infer']['snntorch'] / inf:12.1f}x")
+        tr, inf = results["train"]["spikebench"], results["infer"]["spikebench"]
+        print(f"spikebench reaches {train_flops / tr / 1e9:.0f} GFLOP/s training "
+              f"({train_flops / tr / peak:.0%} of the GEMM), {infer_flops / inf / 1e9:.0f} GFLOP/s "
+              f"inference ({infer_flops / inf / peak:.0%})")
+
+
+if __name__ == "__main__":
+    main()
