@@ -114,9 +114,10 @@ OTHER_FAMILY_TEXT = (
 ENGINE_TEXT = (
     "The **Engine** column says which implementation computed each spiking row: "
     "`norse` is Norse's own `LIFCell` stepped in a Python loop over time (what the "
-    "original study ran); any other value is spikebench's fused implementation of the "
-    "same equations and parameters. The engine changes the speed, not the model; "
-    "non-spiking rows have none."
+    "original study ran); `fused` is spikebench's fastest implementation on the machine "
+    "(compiled time loops on CPU) and `torch` its pure-PyTorch scan. All three compute "
+    "the same equations with the same parameters (the engine's tests check them against "
+    "Norse), so the engine changes the speed, not the model; non-spiking rows have none."
 )
 
 
