@@ -24,7 +24,7 @@ dataset = "{dataset}"
 seed = 0
 
 [data]
-dt = 0.02
+dt = 0.05
 
 [inference]
 batch_size = 100

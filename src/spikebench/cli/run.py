@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path(args.out) if args.out else Path("runs") / f"{cfg.name}-{stamp}"
     command = shlex.join(["spikebench", *getattr(args, "argv", sys.argv[1:])])
+    from spikebench.training import distributed
+
+    ddp = distributed.init_from_env(args.device)  # launched by torchrun: one of K processes
+    scratch = None
+    if ddp is not None:
+        command = f"torchrun (world size {ddp.world_size}) {command}"
+        if not ddp.is_main:  # same computation; only rank 0 keeps the run directory
+            scratch = distributed.scratch_copy(out if args.resume else None, ddp.rank)
+            out, console.quiet, args.no_report = scratch / "run", True, True
+        distributed.barrier()
     progress = _RichProgress(console) if not console.quiet else RunProgress()
     if isinstance(progress, _RichProgress):
         with progress:
@@ -189,6 +200,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         md, html = build_report(out)
         console.print(f"report: {md} and {html}")
+    if ddp is not None:
+        distributed.shutdown()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 

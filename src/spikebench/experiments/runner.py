@@ -42,6 +42,7 @@ from spikebench.experiments.datasets import PreparedData, prepare_data, resolve_
 from spikebench.experiments.environment import collect_environment, git_revision, resolve_device
 from spikebench.fileio import atomic_path, write_json_atomic, write_text_atomic
 from spikebench.models import create_model
+from spikebench.training import distributed
 from spikebench.training.augment import augment_batches, parse_augment
 from spikebench.training.checkpoint import load_checkpoint, save_checkpoint
 from spikebench.training.loop import LR_SCHEDULES, evaluate, set_lr, train_one_epoch
@@ -124,20 +125,23 @@ def train_model(
     progress.model_start(spec, index, total,
                          batches_per_epoch=-(-len(data.train) // spec.batch_size),
                          start_epoch=start_epoch)
+    net = distributed.wrap(model)  # DistributedDataParallel under torchrun
     for epoch in range(start_epoch, spec.epochs):
         t0 = time.perf_counter()
         if hasattr(model, "on_epoch_start"):
             model.on_epoch_start(epoch, spec.epochs)
         set_lr(optimizer, schedule(epoch, base_lr=spec.lr, epochs=spec.epochs))
-        stats = train_one_epoch(
-            model,
-            augment_batches(data.train.batches(spec.batch_size, shuffle=True, generator=generator,
-                                               device=device), augment),
+        stats = distributed.gather_epoch(train_one_epoch(
+            net,
+            distributed.shard(augment_batches(data.train.batches(
+                spec.batch_size, shuffle=True, generator=generator, device=device), augment),
+                train=True),
             optimizer, device=device, on_batch=progress.batch,
-        )
+        ))
         seconds = time.perf_counter() - t0
-        val = evaluate(model, data.val.batches(spec.batch_size, device=device), data.n_classes,
-                       device=device)
+        val = distributed.gather_eval(evaluate(
+            model, distributed.shard(data.val.batches(spec.batch_size, device=device)),
+            data.n_classes, device=device))
         history["train_loss"].append(stats.loss)
         history["train_acc"].append(stats.accuracy)
         history["val_acc"].append(val.accuracy)
@@ -161,9 +165,13 @@ def train_model(
         state = load_checkpoint(checkpoint)
         state.update(model=best["model"], selected_epoch=selected_epoch)
         save_checkpoint(checkpoint, state)  # checkpoints/<name>.pt holds the selected weights
+    if data.test is None:  # a search trial (spikebench tune): validation only, test unread
+        return {"name": spec.name, "history": history, "selected_epoch": selected_epoch,
+                "val_acc_selected": history["val_acc"][selected_epoch - 1]}
     t0 = time.perf_counter()
-    test = evaluate(model, data.test.batches(spec.batch_size, device=device), data.n_classes,
-                    device=device)
+    test = distributed.gather_eval(evaluate(
+        model, distributed.shard(data.test.batches(spec.batch_size, device=device)),
+        data.n_classes, device=device))
     inf = cfg.inference
     timing = time_inference(model, data.test, batch_size=inf.batch_size,
                             warmup_batches=inf.warmup_batches,

@@ -1,11 +1,12 @@
 """Hyper-parameter search with Optuna: the objective, the shared study, the final retrain.
 
 A trial is the experiment with the searched parameters applied (:mod:`.space`), the
-searched model trained alone for its epochs with the training library
-(:func:`~spikebench.training.loop.train_one_epoch`, :func:`~spikebench.training.loop.evaluate`).
+searched model trained alone by the experiment runner
+(:func:`~spikebench.experiments.runner.train_model`, the same recipe as ``spikebench run``).
 After every epoch the validation accuracy (whole speakers held out of the training file)
 is reported to Optuna, whose pruner (median or hyperband) may stop the trial; the trial's
-value is the validation accuracy after its last epoch, the model the final run tests.
+value is the validation accuracy of the epoch the model's ``selection`` rule keeps (the
+last by default), i.e. of the model the final run tests.
 The test file is never opened during the search
 (:func:`~spikebench.experiments.datasets.prepare_data` with ``include_test=False``).
 
@@ -40,6 +41,7 @@ import logging
 import math
 import os
 import socket
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -55,17 +57,14 @@ from spikebench.errors import ConfigError, SpikebenchError, TrainingError
 from spikebench.experiments.config import ExperimentConfig
 from spikebench.experiments.datasets import DatasetFiles, PreparedData, prepare_data, resolve_dataset
 from spikebench.experiments.environment import resolve_device
-from spikebench.experiments.runner import RunProgress, model_build_args, run_experiment
+from spikebench.experiments.runner import RunProgress, run_experiment, train_model
 from spikebench.fileio import write_json_atomic, write_text_atomic
-from spikebench.models import create_model
-from spikebench.training.loop import LR_SCHEDULES, evaluate, set_lr, train_one_epoch
-from spikebench.training.seeding import make_generator, seed_everything
 from spikebench.tuning.space import SearchSpec, parse_search, trial_config
 
 log = logging.getLogger(__name__)
 
 DIRECTION = "maximize"
-OBJECTIVE = "validation accuracy (held-out speakers) after the last epoch"
+OBJECTIVE = "validation accuracy (held-out speakers) of the selected epoch"
 
 
 @contextmanager
@@ -122,6 +121,7 @@ def open_storage(url: str, *, heartbeat: int = 60) -> optuna.storages.RDBStorage
             raise ConfigError(f"--storage {url}: folder {folder} does not exist")
     else:
         engine_kwargs["pool_pre_ping"] = True
+    given = url
     if scheme == "postgresql":
         url = "postgresql+psycopg2" + url[len(scheme):]  # SQLAlchemy 2.1 would pick psycopg 3
     try:
@@ -133,11 +133,11 @@ def open_storage(url: str, *, heartbeat: int = 60) -> optuna.storages.RDBStorage
                     max_retry=2),
             )
     except ImportError as err:
-        raise SearchError(f"--storage {redact(url)}: driver missing ({err}); for PostgreSQL "
+        raise SearchError(f"--storage {redact(given)}: driver missing ({err}); for PostgreSQL "
                           "install psycopg2-binary") from None
     except Exception as err:  # noqa: BLE001 - SQLAlchemy raises many kinds; all mean the same
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise SearchError(f"--storage {redact(url)}: cannot open the study storage ({first})") from None
+        raise SearchError(f"--storage {redact(given)}: cannot open the study storage ({first})") from None
 
 
 def _fingerprint(cfg: ExperimentConfig) -> str:
@@ -156,9 +156,27 @@ def _pruner(kind: str, spec: SearchSpec, epochs: int) -> optuna.pruners.BasePrun
     raise ConfigError(f"--pruner {kind!r}: expected median or hyperband")
 
 
+class _TrialProgress(RunProgress):
+    """Reports each epoch's validation accuracy to the trial and prunes it when told to."""
+
+    def __init__(self, trial: optuna.Trial, progress: TuneProgress) -> None:
+        self.trial, self.progress = trial, progress
+        self.history: dict[str, list[float]] = {"train_loss": [], "val_acc": []}
+
+    def epoch_end(self, spec: Any, epoch: int, record: dict[str, float]) -> None:
+        val_acc = record["val_acc"]
+        self.history["train_loss"].append(record["train_loss"])
+        self.history["val_acc"].append(val_acc)
+        self.trial.set_user_attr("history", self.history)
+        self.trial.report(val_acc, epoch)
+        self.progress.epoch_end(self.trial.number, epoch, spec.epochs, val_acc)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"validation accuracy {val_acc:.3f} after epoch {epoch}")
+
+
 @dataclass
 class _Objective:
-    """Train one trial's model on train, report validation accuracy per epoch."""
+    """Train one trial's model (train split only) with the experiment runner's recipe."""
 
     cfg: ExperimentConfig
     spec: SearchSpec
@@ -184,35 +202,12 @@ class _Objective:
         self.progress.trial_start(trial.number, values)
         cfg = trial_config(self.cfg, self.spec, values, source=f"trial {trial.number}")
         (mspec,) = cfg.selected_models()
-        data = self.data(cfg)
-        seed = cfg.model_seed(mspec)
-        seed_everything(seed)
-        build = model_build_args(mspec, data)
-        model = create_model(build.pop("name"), **build).to(self.device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=mspec.lr)
-        generator = make_generator(seed)
-        schedule = LR_SCHEDULES[mspec.schedule]
-        history: dict[str, list[float]] = {"train_loss": [], "val_acc": [], "epoch_seconds": []}
-        val_acc = float("nan")
-        for epoch in range(mspec.epochs):
-            t0 = time.perf_counter()
-            set_lr(optimizer, schedule(epoch, base_lr=mspec.lr, epochs=mspec.epochs))
-            stats = train_one_epoch(
-                model, data.train.batches(mspec.batch_size, shuffle=True, generator=generator,
-                                          device=self.device),
-                optimizer, device=self.device)
-            val = evaluate(model, data.val.batches(mspec.batch_size, device=self.device),
-                           data.n_classes, device=self.device)
-            val_acc = val.accuracy
-            history["train_loss"].append(stats.loss)
-            history["val_acc"].append(val_acc)
-            history["epoch_seconds"].append(time.perf_counter() - t0)
-            trial.set_user_attr("history", history)
-            trial.report(val_acc, epoch + 1)
-            self.progress.epoch_end(trial.number, epoch + 1, mspec.epochs, val_acc)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"validation accuracy {val_acc:.3f} after epoch {epoch + 1}")
-        return val_acc
+        with tempfile.TemporaryDirectory(prefix="spikebench-trial-") as tmp:
+            entry = train_model(mspec, cfg, self.data(cfg), device=self.device,
+                                checkpoint=Path(tmp) / "trial.pt",
+                                progress=_TrialProgress(trial, self.progress))
+        trial.set_user_attr("selected_epoch", entry["selected_epoch"])
+        return entry["val_acc_selected"]
 
 
 def _retried(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
