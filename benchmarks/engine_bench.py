@@ -7,7 +7,9 @@ One process, the same input for every competitor: binary spike frames ``x [T, B,
 * ``ff``  the phase-1 SNN of the study, 700 -> 128 LIF -> 20 leaky-integrator readout;
 * ``rec`` a recurrent SNN, 700 -> 256 recurrent LIF -> 256 recurrent LIF -> 20 readout.
 
-Class scores are the maximum over time of the readout membrane. Timed: a training step
+Class scores are the maximum over time of the readout membrane. Every competitor gets the
+same random first-layer weights (normal, std 0.15: about 3 % of the first hidden layer
+spikes per step, as in a network at work rather than a silent one at initialisation). Timed: a training step
 (forward, cross-entropy, backward, Adam step) and an inference pass (forward under
 ``torch.inference_mode``). Competitors: spikebench ``LIF``/``LI`` (backend ``auto``, and
 ``torch`` for the pure-PyTorch fused path), Norse ``LIFCell``/``LIFRecurrentCell`` +
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import time
 
@@ -125,6 +128,27 @@ class SnnTorchNet(nn.Module):
         return torch.stack(outs).amax(0)
 
 
+INPUT_WEIGHT_STD = 0.15  # ~3 % of the first hidden layer's neurons spike per step
+
+
+def first_layer_weight(model):
+    if isinstance(model, SpikebenchNet):
+        return model.hidden[0].linear.weight
+    if isinstance(model, NorseNet) and model.recurrent:
+        return model.cells[0].input_weights
+    return model.fcs[0].weight
+
+
+def build(builder):
+    """The competitor's network with the same random first-layer weights as the others."""
+    torch.manual_seed(0)
+    model = builder()
+    with torch.no_grad():
+        w = first_layer_weight(model)
+        w.copy_(torch.randn(w.shape, generator=torch.Generator().manual_seed(1)) * INPUT_WEIGHT_STD)
+    return model
+
+
 def dense_flops(sizes, recurrent):
     """(inference, training) FLOPs of the dense matrix products for one batch."""
     layers = [(a, b) for a, b in zip(sizes[:-1], sizes[1:])] + [(sizes[-1], K)]
@@ -179,9 +203,8 @@ def bench(net, rounds, steps_per_round):
     results = {}
     for mode in ("train", "infer"):
         runners = {}
-        for name, build in builders.items():
-            torch.manual_seed(0)
-            runners[name] = make_runner(build(), x, y, mode)
+        for name, builder in builders.items():
+            runners[name] = make_runner(build(builder), x, y, mode)
             runners[name]()  # warm-up (numba cache load, allocator)
         times = {name: [] for name in runners}
         for _ in range(rounds):
@@ -236,12 +259,14 @@ def main():
         projection_crossover()
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; T={T} B={B} input={C} "
-          f"classes={K}; median of {args.rounds * args.steps} steps")
+          f"classes={K}; median of {args.rounds * args.steps} steps; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for net in args.net.split(","):
         sizes, recurrent, results = bench(net, args.rounds, args.steps)
         infer_flops, train_flops = dense_flops(sizes, recurrent)
         peak = gemm_flops_per_s(sizes[0], sizes[1])
         title = "-".join(map(str, sizes + [K])) + (" recurrent" if recurrent else "")
+        title += f", load average {os.getloadavg()[0]:.1f}"
         print(f"\n== {title}  (dense FLOPs: inference {infer_flops / 1e9:.2f} G, "
               f"training {train_flops / 1e9:.2f} G; measured GEMM {peak / 1e9:.0f} GFLOP/s)")
         print(f"{'':18s}{'train step':>12s}{'vs norse':>10s}{'vs snntorch':>13s}"

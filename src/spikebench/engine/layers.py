@@ -1,18 +1,21 @@
 """Spiking layers: modules that own the weights and run a kernel over a whole sequence.
 
 Every layer takes and returns time-major tensors ``[T, B, N]`` (time steps, batch,
-neurons); time constants and ``dt`` are in seconds. The input projection ``self.linear``
-is applied to all ``T`` steps at once (one matrix product), then the neuron dynamics run
-as one fused scan (:mod:`~spikebench.engine.lif`, :mod:`~spikebench.engine.li`,
+neurons); time constants and ``dt`` are in seconds. The input projection
+``self.linear`` is applied to all ``T`` steps at once (one matrix product; on CPU, for
+mostly-zero spike input, a gather over the active inputs, see
+:mod:`spikebench.engine._native.projection`), then the neuron dynamics run as one fused
+scan (:mod:`~spikebench.engine.lif`, :mod:`~spikebench.engine.li` and
 :mod:`~spikebench.engine.adlif` hold the equations). ``step_sequence(x, state)`` runs a
 chunk (``T >= 1``) from a carried state and returns the new state, so streaming in
 chunks gives exactly the result of one call on the whole sequence.
 
-Backends: ``"auto"`` (the fastest fused path for the tensor's device: the compiled numba
-loop on CPU when numba works, else ``"torch"``), ``"torch"`` (fused scan in PyTorch
-ops with a hand-written backward; any device), ``"norse"`` (the reference: Norse's
-``LIFCell`` / ``LIFRecurrentCell`` / ``LICell`` called step by step with the input
-projection inside the loop, as the original study ran it).
+Backends: ``"auto"`` (the fastest fused path for the tensor's device: on CPU the
+compiled numba loops and the sparse projection when numba works, else ``"torch"``),
+``"torch"`` (fused scan in PyTorch ops with a hand-written backward; any device),
+``"norse"`` (the reference: Norse's ``LIFCell`` / ``LIFRecurrentCell`` / ``LICell``
+called step by step with the input projection inside the loop, as the original study
+ran it).
 """
 
 from __future__ import annotations
