@@ -48,6 +48,13 @@ class ModelSpec:
     (``fused``, ``torch`` or ``norse``; ``None`` for models without one), ``hparams``
     further options of the model builder, ``seed`` (default: the experiment's seed)
     fixes initialisation, dropout and data order.
+
+    Recipe options (all off by default): ``weight_decay`` (decoupled, AdamW, when > 0),
+    ``augment`` (training-batch augmentations, :mod:`spikebench.training.augment`),
+    ``selection`` (``"last"``: the model after the last epoch; ``"best_val"``: the epoch
+    with the highest validation accuracy, earliest on ties; the test split is evaluated
+    once, after training, with the selected weights), ``n_seeds`` (train and test with
+    seeds ``seed .. seed + n_seeds - 1``; results.json then gives mean and std).
     """
 
     name: str
@@ -64,6 +71,10 @@ class ModelSpec:
     seed: int | None = None
     hparams: dict[str, Any] = field(default_factory=dict)
     reference: Reference | None = None
+    weight_decay: float = 0.0
+    augment: dict[str, Any] = field(default_factory=dict)
+    selection: str = "last"
+    n_seeds: int = 1
 
 
 @dataclass(frozen=True)
@@ -140,7 +151,8 @@ def _drop_none(obj: Any) -> Any:
 
 # --- validation -------------------------------------------------------------------------
 
-_POSITIVE = {"epochs", "batch_size", "hidden", "pool", "n_samples"}
+_POSITIVE = {"epochs", "batch_size", "hidden", "pool", "n_samples", "n_seeds"}
+SELECTIONS = ("last", "best_val")
 
 
 def _check_type(value: Any, tp: Any, where: str) -> Any:
@@ -216,6 +228,7 @@ def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
 
 def _validate_semantics(cfg: ExperimentConfig, source: str) -> None:
     from spikebench.models.registry import list_models, model_hparams
+    from spikebench.training.augment import parse_augment
     from spikebench.training.loop import LR_SCHEDULES
 
     if not cfg.models:
@@ -253,6 +266,11 @@ def _validate_semantics(cfg: ExperimentConfig, source: str) -> None:
             raise ConfigError(f"{where}.lr must be > 0, got {m.lr}")
         if m.schedule not in LR_SCHEDULES:
             raise ConfigError(f"{where}.schedule: unknown {m.schedule!r}; valid: {', '.join(LR_SCHEDULES)}")
+        if m.weight_decay < 0:
+            raise ConfigError(f"{where}.weight_decay must be >= 0, got {m.weight_decay}")
+        if m.selection not in SELECTIONS:
+            raise ConfigError(f"{where}.selection: unknown {m.selection!r}; valid: {', '.join(SELECTIONS)}")
+        parse_augment(m.augment, f"{where}.augment")
 
 
 def parse_value(text: str) -> Any:

@@ -11,10 +11,13 @@ batches, recording validation accuracy per epoch; select the weights (``selectio
 after the last epoch, or at the best validation epoch); only then evaluate the test split,
 once, with the selected weights, and time inference. The epoch loop never touches the
 test split, so it cannot steer selection. A model with ``n_seeds > 1`` is trained and
-tested once per seed; its results.json entry then holds the mean (``test_acc``,
-``test_acc_mean``), the sample standard deviation (``test_acc_std``), the seeds and a
-``seed_runs`` list. Models with an ``on_epoch_start(epoch, epochs)`` method (delay
-widths, STDP phases) are told each epoch before it starts. ``resume=True`` continues an interrupted run:
+tested once per seed, seeds ``seed .. seed + n_seeds - 1``: one results.json entry per
+seed, named ``NAME`` for the first and ``NAME.seedS`` for the others (checkpoints
+likewise), all with ``group = NAME`` (the report gives their mean and std). Every entry
+records ``selection``, ``selected_on`` (``"val"`` or ``"final"``), ``selected_epoch`` and
+the validation accuracy there, ``val_acc_selected``. Models with an
+``on_epoch_start(epoch, epochs)`` method (delay widths, STDP phases) are told each epoch
+before it starts. ``resume=True`` continues an interrupted run:
 finished models are kept, the interrupted one restarts after its last checkpointed epoch
 with model, optimiser and every RNG state (including the data-order generator) restored,
 so its results equal those of an uninterrupted run. Progress goes to a
@@ -92,8 +95,12 @@ def train_model(
     progress: RunProgress | None = None,
     index: int = 0,
     total: int = 1,
+    group: str | None = None,
 ) -> dict[str, Any]:
-    """Train, test and time one model; return its ``results.json`` entry."""
+    """Train, test and time one model; return its ``results.json`` entry.
+
+    ``group``: the experiment's model name when ``spec`` is one seed of it (:func:`seed_runs`).
+    """
     progress = progress or RunProgress()
     seed = cfg.model_seed(spec)
     seed_everything(seed)
@@ -180,7 +187,8 @@ def train_model(
     wall += time.perf_counter() - t0
     entry = {
         "name": spec.name,
-        "label": spec.label or spec.name,
+        "group": group or spec.name,
+        "label": spec.label or group or spec.name,
         "family": spec.family,
         "model": spec.model,
         "phase": spec.phase,
@@ -197,7 +205,8 @@ def train_model(
         "weight_decay": spec.weight_decay,
         "augment": dict(spec.augment),
         "selection": spec.selection,
-        "n_seeds": 1,
+        "selected_on": "val" if spec.selection == "best_val" else "final",
+        "n_seeds": spec.n_seeds,
         "selected_epoch": selected_epoch,
         "val_acc_selected": history["val_acc"][selected_epoch - 1] if history["val_acc"] else None,
         "test_acc": test.accuracy,
@@ -211,45 +220,12 @@ def train_model(
     return entry
 
 
-def train_model_seeds(spec: ModelSpec, cfg: ExperimentConfig, data: PreparedData, *,
-                      checkpoint_dir: Path, **kwargs: Any) -> dict[str, Any]:
-    """:func:`train_model` once per seed of ``spec`` (``n_seeds``); one aggregated entry.
-
-    Seed ``k`` is the model's seed plus ``k``; its checkpoint is ``<name>.pt`` for the first
-    seed, ``<name>.seed<S>.pt`` for the others.
-    """
-    if spec.n_seeds == 1:
-        return train_model(spec, cfg, data, checkpoint=checkpoint_dir / f"{spec.name}.pt", **kwargs)
+def seed_runs(spec: ModelSpec, cfg: ExperimentConfig) -> list[ModelSpec]:
+    """One spec per seed of ``spec`` (``n_seeds``), named as in the module docstring."""
     base = cfg.model_seed(spec)
-    entries = []
-    for k in range(spec.n_seeds):
-        name = f"{spec.name}.pt" if k == 0 else f"{spec.name}.seed{base + k}.pt"
-        entries.append(train_model(dataclasses.replace(spec, seed=base + k), cfg, data,
-                                   checkpoint=checkpoint_dir / name, **kwargs))
-    return aggregate_seeds(entries)
-
-
-def aggregate_seeds(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """One results.json entry from per-seed entries: mean and sample std (ddof=1) of the
-    test accuracy and of the selected validation accuracy, summed confusion matrix, the
-    first seed's history and inference timing, and every seed's figures in ``seed_runs``."""
-    test = np.array([e["test_acc"] for e in entries], dtype=np.float64)
-    val = np.array([e["val_acc_selected"] for e in entries], dtype=np.float64)
-    out = dict(entries[0])
-    out.update(
-        seeds=[e["seed"] for e in entries],
-        n_seeds=len(entries),
-        test_acc=float(test.mean()),
-        test_acc_mean=float(test.mean()),
-        test_acc_std=float(test.std(ddof=1)),
-        val_acc_mean=float(val.mean()),
-        val_acc_std=float(val.std(ddof=1)),
-        test_confusion=np.sum([e["test_confusion"] for e in entries], axis=0).tolist(),
-        wall_seconds=float(sum(e["wall_seconds"] for e in entries)),
-        seed_runs=[{k: e[k] for k in ("seed", "test_acc", "val_acc_selected", "selected_epoch",
-                                      "wall_seconds", "history")} for e in entries],
-    )
-    return out
+    return [dataclasses.replace(spec, seed=base + k,
+                                name=spec.name if k == 0 else f"{spec.name}.seed{base + k}")
+            for k in range(spec.n_seeds)]
 
 
 def _write_samples(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -337,14 +313,15 @@ def run_experiment(
     if resume:
         results["resumed"] = [*previous.get("resumed", []), command]
     write_json_atomic(results_path, results)  # provenance first; models are added as they finish
-    specs = cfg.selected_models()
-    for i, spec in enumerate(specs):
+    specs = [(run, spec.name) for spec in cfg.selected_models() for run in seed_runs(spec, cfg)]
+    for i, (spec, group) in enumerate(specs):
         if spec.name in done:
             entry = done[spec.name]
         else:
-            entry = train_model_seeds(spec, cfg, data, device=dev,
-                                      checkpoint_dir=out / "checkpoints",
-                                      resume=resume, progress=progress, index=i, total=len(specs))
+            entry = train_model(spec, cfg, data, device=dev,
+                                checkpoint=out / "checkpoints" / f"{spec.name}.pt",
+                                resume=resume, progress=progress, index=i, total=len(specs),
+                                group=group)
         results["models"].append(entry)
         write_json_atomic(results_path, results)
     return results_path

@@ -39,7 +39,7 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
 
 def _load_families() -> None:
     # Importing the family modules runs their @register_model decorators.
-    from spikebench.models import ann, cnn, snn  # noqa: F401
+    from spikebench.models import adlif, ann, cnn, delays, hybrid, rsnn, snn, stdp  # noqa: F401
 
 
 def list_models() -> list[str]:

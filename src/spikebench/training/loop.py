@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from spikebench.errors import TrainingError
+from spikebench.training.schedules import onecycle_lr
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
@@ -51,7 +52,8 @@ def cosine_lr(epoch: int, *, base_lr: float, epochs: int, min_lr: float = 0.0) -
     return min_lr + 0.5 * (base_lr - min_lr) * (1.0 + math.cos(math.pi * epoch / max(epochs, 1)))
 
 
-LR_SCHEDULES: dict[str, Callable[..., float]] = {"constant": constant_lr, "cosine": cosine_lr}
+LR_SCHEDULES: dict[str, Callable[..., float]] = {"constant": constant_lr, "cosine": cosine_lr,
+                                                  "onecycle": onecycle_lr}
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
