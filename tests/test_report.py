@@ -136,6 +136,7 @@ def test_optional_sections_from_data(full_report):
     completed = [t for t in results["search"]["trials"] if t["state"] == "COMPLETE"]
     pruned = len(results["search"]["trials"]) - len(completed)
     assert f"{len(completed)} complete, {pruned} pruned" in md
+    assert "median pruner" in md and "Model searched: `snn`" in md
 
 
 def test_seed_report_leaves_out_absent_sections(seed_report):

@@ -410,6 +410,14 @@ def _streaming_section(run: RunResults, figs: dict[str, FigureBlock]) -> list[Bl
     ]
 
 
+_PRUNER_TEXT = {
+    "median": "a median pruner stops a trial whose accuracy falls below the median of "
+    "earlier trials at the same epoch. ",
+    "hyperband": "a Hyperband pruner stops the weaker trials at growing epoch budgets, so "
+    "most of the time goes to the promising ones. ",
+}
+
+
 def _search_section(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]:
     s = run.search
     if not s:
@@ -422,10 +430,14 @@ def _search_section(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block
         Paragraph(
             f"The settings were searched with Optuna{study}: a TPE sampler proposes a "
             "configuration from the results of earlier trials, each trial trains a model and "
-            "reports its validation accuracy after every epoch, and a pruner stops trials "
-            "that fall behind the median at the same epoch. Only validation speakers are "
-            "used; the test file is read once, by the retrained best configuration."
+            "reports its validation accuracy after every epoch, and "
+            + _PRUNER_TEXT.get(str(s.get("pruner")), "a pruner may stop trials that fall behind. ")
+            + "The objective is "
+            + (str(s["objective"]) if s.get("objective") else "validation accuracy")
+            + "; the test file is never read during the search, only once by the retrained "
+            "best configuration (the models above)."
             + (f" Trials: {summary}." if summary else "")
+            + (f" Model searched: `{s['model']}`." if s.get("model") else "")
         ),
     ]
     if "search" in figs:
