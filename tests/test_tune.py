@@ -186,7 +186,7 @@ def test_bad_storage_is_one_line_error(tiny_shd, tmp_path, capsys):
 def test_hyperband_search_runs(tiny_shd, tmp_path):
     cfg = load_experiment(str(write_search_config(tmp_path / "t.toml", tiny_shd["train"].parent,
                                                   epochs=2)))
-    study = run_search(cfg, tmp_path / "hb", trials=3, root=tmp_path / "root", device="cpu",
+    study = run_search(cfg, tmp_path / "hb", trials=2, root=tmp_path / "root", device="cpu",
                        pruner="hyperband")
     assert isinstance(study.pruner, optuna.pruners.HyperbandPruner)
-    assert len(study.trials) == 3 and all(t.state.is_finished() for t in study.trials)
+    assert len(study.trials) == 2 and all(t.state.is_finished() for t in study.trials)

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 import torch
 
 from spikebench.errors import ConfigError, SpikebenchError, TrainingError
@@ -125,13 +126,21 @@ def open_storage(url: str, *, heartbeat: int = 60) -> optuna.storages.RDBStorage
     if scheme == "postgresql":
         url = "postgresql+psycopg2" + url[len(scheme):]  # SQLAlchemy 2.1 would pick psycopg 3
     try:
-        with _stable():
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
-                grace_period=2 * heartbeat,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=2),
-            )
+        for attempt in range(5):
+            try:
+                with _stable():
+                    return optuna.storages.RDBStorage(
+                        url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
+                        grace_period=2 * heartbeat,
+                        heartbeat_stale_trial_callback=(
+                            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)),
+                    )
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+                # workers starting together race to create the tables; the loser retries
+                if attempt == 4:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")
     except ImportError as err:
         raise SearchError(f"--storage {redact(given)}: driver missing ({err}); for PostgreSQL "
                           "install psycopg2-binary") from None
