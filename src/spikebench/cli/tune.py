@@ -63,6 +63,9 @@ class _TuneConsole:
     def __init__(self, console: Any) -> None:
         self.console = console
 
+    def stage(self, text: str) -> None:
+        self.console.log(text)
+
     def trial_start(self, number: int, params: dict[str, Any]) -> None:
         text = ", ".join(f"{k.rpartition('.')[2]}={v:.4g}" if isinstance(v, float)
                          else f"{k.rpartition('.')[2]}={v}" for k, v in params.items())

@@ -83,6 +83,8 @@ class SearchError(SpikebenchError):
 class TuneProgress:
     """Hooks the search calls as it goes; the default does nothing."""
 
+    def stage(self, text: str) -> None: ...
+
     def trial_start(self, number: int, params: dict[str, Any]) -> None: ...
 
     def epoch_end(self, number: int, epoch: int, epochs: int, val_acc: float) -> None: ...
@@ -299,6 +301,7 @@ def run_search(
                        seeded=storage is None)
     from spikebench.data.paths import cache_root
 
+    progress.stage(f"study {study.study_name!r} in {redact(url)}; preparing data set {cfg.dataset}")
     files = resolve_dataset(cfg.dataset, root, progress=data_progress)
     objective = _Objective(cfg, spec, files, resolve_device(device), cache_root(root), progress)
     poll = min(5.0, heartbeat / 2)
