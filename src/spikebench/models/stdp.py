@@ -17,8 +17,8 @@ postsynaptic trace ``y`` (``dt``: the step in seconds)::
 
     x_t = x_{t-1} exp(-dt / tau_plus)  + s^pre_t         (s^pre: input counts at step t)
     y_t = y_{t-1} exp(-dt / tau_minus) + s^post_t        (s^post: the neuron's spikes)
-    dW[o, i] = (a_plus  sum_t s^post_t[o] x_t[i]         pre at or before post: potentiation
-              - a_minus sum_t y_{t-1}[o] s^pre_t[i])     post strictly before pre: depression
+    dW[o, i] = a_plus  sum_t s^post_t[o] x_t[i]                       pre at or before post
+             - a_minus sum_t (y_t - s^post_t)[o] s^pre_t[i]           post strictly before pre
 
 summed over time and averaged over the batch (:func:`stdp_update`). For one pre spike at
 step ``t_pre`` and one post spike at ``t_post`` this is ``a_plus exp(-(t_post - t_pre)
@@ -70,8 +70,7 @@ def stdp_update(pre: torch.Tensor, post: torch.Tensor, *, a_plus: float, a_minus
     ``pre [T, B, N_pre]`` (input counts), ``post [T, B, N_post]`` (spikes), times in seconds.
     """
     x = exp_trace(pre, math.exp(-dt / tau_plus))  # [T, B, N_pre]
-    y = exp_trace(post, math.exp(-dt / tau_minus))  # [T, B, N_post]
-    y_before = torch.cat([torch.zeros_like(y[:1]), y[:-1]])  # y_{t-1}
+    y_before = exp_trace(post, math.exp(-dt / tau_minus)) - post  # earlier post spikes only
     b = pre.shape[1]
     ltp = torch.einsum("tbo,tbi->oi", post, x)
     ltd = torch.einsum("tbo,tbi->oi", y_before, pre)
