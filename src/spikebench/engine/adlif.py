@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 import torch
 
+from spikebench.engine import _native
 from spikebench.engine.surrogate import check_surrogate, surrogate_derivative
 
 
@@ -171,6 +172,8 @@ def adlif_scan(
     u0, w0, z0 = (s.to(current.dtype).expand_as(current[0]).contiguous() for s in state)
     if current.shape[0] == 0:
         return current, AdLIFState(u0, w0, z0)
+    if impl == "numba" and not _native.supports(current):
+        impl = "torch"
     Z, U, W = _AdLIFScan.apply(
         current, u0, w0, z0, decay_mem, decay_adapt, a, b, recurrent_weight, p, impl
     )

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import torch
 
+from spikebench.engine import _native
 
 class LIParams(NamedTuple):
     """LI constants in seconds; defaults equal Norse's ``LIParameters``."""
@@ -123,5 +124,7 @@ def li_scan(
     v0, i0 = (s.to(current.dtype).expand_as(current[0]).contiguous() for s in state)
     if current.shape[0] == 0:
         return current, LIState(v0, i0)
+    if impl == "numba" and not _native.supports(current):
+        impl = "torch"
     V, i_last = _LIScan.apply(current, v0, i0, p, impl)
     return V, LIState(V[-1], i_last)

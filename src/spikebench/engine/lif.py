@@ -40,6 +40,7 @@ from typing import NamedTuple
 
 import torch
 
+from spikebench.engine import _native
 from spikebench.engine.surrogate import check_surrogate, surrogate_derivative
 
 
@@ -228,6 +229,8 @@ def lif_scan(
     v0, i0, z0 = (s.to(dtype).expand_as(current[0]).contiguous() for s in state)
     if current.shape[0] == 0:
         return current, (current if membrane else None), LIFState(v0, i0, z0)
+    if impl == "numba" and not _native.supports(current):
+        impl = "torch"
     Z, U, i_last = _LIFScan.apply(current, v0, i0, z0, recurrent_weight, p, impl)
     V = reset_membrane(Z, U, p) if membrane else None
     v_last = V[-1] if V is not None else reset_membrane(Z[-1], U[-1], p)

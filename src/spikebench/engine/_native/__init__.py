@@ -26,3 +26,10 @@ def numba_available() -> bool:
             log.warning("numba kernels unavailable (%s); using the pure-PyTorch engine", err)
             _available = False
     return _available
+
+
+def supports(tensor) -> bool:
+    """Whether the compiled loops can take ``tensor``: CPU, float32 or float64."""
+    import torch
+
+    return tensor.device.type == "cpu" and tensor.dtype in (torch.float32, torch.float64)
