@@ -114,31 +114,34 @@ def _torch_backward(
     U: torch.Tensor, gz_out: torch.Tensor | None, gu_out: torch.Tensor | None,
     gi: torch.Tensor, rec: torch.Tensor | None, p: LIFParams,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Returns dL/dI [T, B, N] and the adjoints of the initial v, i and (recurrent) z."""
-    a_mem, a_syn = p.a_mem, p.a_syn
+    """Returns dL/dI [T, B, N] and the adjoints of the initial v, i and (recurrent) z.
+
+    Everything that does not depend on the adjoints carried in time is computed for all
+    steps at once: with ``s_t = g(u_t - v_th)``, ``gu_t = gv_t A_t + (gz_t s_t + dL/du_t)``
+    where ``A_t = (1 - z_t) + (v_reset - u_t) s_t`` (no second term if ``detach_reset``),
+    so the loop is a few operations per step (kernel launches matter on CUDA).
+    """
+    a_mem, keep_mem, keep_syn = p.a_mem, 1.0 - p.a_mem, 1.0 - p.a_syn
+    sg = surrogate_derivative(U - p.v_th, p.surrogate, p.alpha)  # [T, B, N]
+    A = (U <= p.v_th).to(U.dtype)
+    if not p.detach_reset:
+        A = A + (p.v_reset - U) * sg
+    C = gz_out * sg if gz_out is not None else torch.zeros_like(U)
+    if gu_out is not None:
+        C = C + gu_out
     g_current = torch.empty_like(U)
     gv = torch.zeros_like(gi)
     gzr = torch.zeros_like(gi) if rec is not None else None
     for t in range(U.shape[0] - 1, -1, -1):
-        u = U[t]
-        spiked = u > p.v_th
-        gz = gz_out[t] if gz_out is not None else torch.zeros_like(u)
+        gu = torch.addcmul(C[t], gv, A[t])
         if gzr is not None:
-            gz = gz + gzr
-        if not p.detach_reset:
-            gz = gz + gv * (p.v_reset - u)
-        gu = torch.where(spiked, torch.zeros_like(u), gv) + gz * surrogate_derivative(
-            u - p.v_th, p.surrogate, p.alpha
-        )
-        if gu_out is not None:
-            gu = gu + gu_out[t]
-        gj = a_mem * gu + (1.0 - a_syn) * gi
-        g_current[t] = gj
-        gv = (1.0 - a_mem) * gu
+            gu = torch.addcmul(gu, gzr, sg[t])
+        gj = torch.add(gi * keep_syn, gu, alpha=a_mem, out=g_current[t])
+        gv = gu * keep_mem
         gi = gj
         if rec is not None:
             gzr = gj @ rec
-    return g_current, gv, gi, gzr
+    return g_current, gv, gi.clone(), gzr  # gi is a view of g_current[0]
 
 
 _IMPLEMENTATIONS = ("torch", "numba")
