@@ -82,6 +82,7 @@ class _RichProgress:
                             TimeElapsedColumn(), TimeRemainingColumn(), console=console,
                             transient=True)
         self.task = None
+        self.data_task = None
         self.spec = None
 
     def __enter__(self) -> _RichProgress:
@@ -93,6 +94,15 @@ class _RichProgress:
 
     def stage(self, text: str) -> None:
         self.console.log(text)
+
+    def data(self, done: int, total: int) -> None:
+        """Progress of making the digits set (``make_digits(progress=...)``)."""
+        if self.data_task is None:
+            self.data_task = self.bar.add_task("making spoken digits", total=total)
+        self.bar.update(self.data_task, completed=done, total=total)
+        if done >= total:
+            self.bar.remove_task(self.data_task)
+            self.data_task = None
 
     def _new_task(self, epoch: int) -> None:
         if self.task is not None:
@@ -189,7 +199,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if isinstance(progress, _RichProgress):
         with progress:
             results = run_experiment(cfg, out, root=args.root, device=args.device,
-                                     resume=args.resume, command=command, progress=progress)
+                                     resume=args.resume, command=command, progress=progress,
+                                     data_progress=progress.data)
     else:
         results = run_experiment(cfg, out, root=args.root, device=args.device,
                                  resume=args.resume, command=command, progress=progress)

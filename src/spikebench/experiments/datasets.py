@@ -140,7 +140,8 @@ def sample_events(test_file: Path, n: int) -> dict[str, np.ndarray]:
 
     data = read_shd(test_file)
     _, first = np.unique(data.labels, return_index=True)
-    order = list(np.sort(first)) + [i for i in range(len(data)) if i not in set(first)]
+    firsts = set(first.tolist())
+    order = sorted(firsts) + [i for i in range(len(data)) if i not in firsts]
     chosen = order[: min(n, len(data))]
     times, units = zip(*(data.sample(i) for i in chosen)) if chosen else ((), ())
     lengths = [len(t) for t in times]
