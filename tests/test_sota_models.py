@@ -3,8 +3,7 @@ augmentations and the one-cycle schedule, each against a hand-computed expectati
 
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import pytest
 import torch
 
@@ -101,9 +100,12 @@ def test_augment_table_is_validated():
 
 def test_onecycle_warms_up_then_anneals():
     lrs = [onecycle_lr(e, base_lr=1e-2, epochs=10) for e in range(10)]
-    assert lrs[0] == pytest.approx(1e-2 / 25)
-    assert lrs[3] == pytest.approx(1e-2)  # end of the 30 % warm-up
-    assert all(a < b for a, b in zip(lrs[:3], lrs[1:4]))
-    assert all(a > b for a, b in zip(lrs[3:], lrs[4:]))
-    assert onecycle_lr(10, base_lr=1e-2, epochs=10) == pytest.approx(1e-2 / 1e4)
-    assert not math.isnan(onecycle_lr(0, base_lr=1.0, epochs=1))
+    peak = int(np.argmax(lrs))
+    assert peak in (2, 3) and lrs[peak] > 0.9e-2  # the warm-up is 30 % of 10 epochs
+    assert lrs[0] < 0.3e-2 and lrs[0] > 1e-2 / 25  # sampled mid-epoch, above the start
+    assert all(a < b for a, b in zip(lrs[:peak], lrs[1:peak + 1]))
+    assert all(a > b for a, b in zip(lrs[peak:], lrs[peak + 1:]))
+    assert lrs[-1] < 0.05e-2
+    assert onecycle_lr(-0.5, base_lr=1e-2, epochs=10) == pytest.approx(1e-2 / 25)
+    assert onecycle_lr(9.5, base_lr=1e-2, epochs=10) == pytest.approx(1e-2 / 1e4)
+    assert onecycle_lr(0, base_lr=1.0, epochs=1) > 0.5  # one epoch: near the base rate
