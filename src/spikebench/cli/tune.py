@@ -66,9 +66,18 @@ class _TuneConsole:
     def stage(self, text: str) -> None:
         self.console.log(text)
 
+    def data(self, done: int, total: int) -> None:
+        """Progress of making the digits set, every tenth."""
+        if total and (done == total or done * 10 // total != (done - 1) * 10 // total):
+            self.console.log(f"making spoken digits: {done}/{total}")
+
     def trial_start(self, number: int, params: dict[str, Any]) -> None:
-        text = ", ".join(f"{k.rpartition('.')[2]}={v:.4g}" if isinstance(v, float)
-                         else f"{k.rpartition('.')[2]}={v}" for k, v in params.items())
+        def short(key: str) -> str:  # models.snn.hparams.tau_mem -> hparams.tau_mem
+            parts = key.split(".")
+            return ".".join(parts[2:]) if parts[0] == "models" else key
+
+        text = ", ".join(f"{short(k)}={v:.4g}" if isinstance(v, float) else f"{short(k)}={v}"
+                         for k, v in params.items())
         self.console.log(f"trial {number}: {text}")
 
     def epoch_end(self, number: int, epoch: int, epochs: int, val_acc: float) -> None:
@@ -104,7 +113,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     study = run_search(cfg, out, trials=args.trials, storage=args.storage, study_name=args.study,
                        pruner=args.pruner, root=args.root, device=args.device,
                        heartbeat=args.heartbeat, wait_for_others=not args.no_final,
-                       progress=progress)
+                       progress=progress,
+                       data_progress=getattr(progress, "data", None))
     states: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1

@@ -242,7 +242,12 @@ def count_trials(trials: list[optuna.trial.FrozenTrial]) -> tuple[int, int, int]
 
 def load_study(cfg: ExperimentConfig, *, storage: str, study_name: str, spec: SearchSpec,
                pruner: str, heartbeat: int, seeded: bool) -> optuna.Study:
-    """Create the study, or join it when it exists (for the same experiment)."""
+    """Create the study, or join it when it exists (for the same experiment).
+
+    ``seeded``: the sampler is seeded with the experiment seed (plus the number of trials
+    already in the study), so a search by one worker repeats; workers sharing a storage
+    pass False and draw independent seeds, so they do not propose the same start points.
+    """
     rdb = open_storage(storage, heartbeat=heartbeat)
     epochs = cfg.models[[m.name for m in cfg.models].index(spec.model)].epochs
     sampler = optuna.samplers.TPESampler(n_startup_trials=spec.startup_trials,
@@ -266,6 +271,10 @@ def load_study(cfg: ExperimentConfig, *, storage: str, study_name: str, spec: Se
     elif study.user_attrs.get("pruner") != pruner:
         raise SearchError(f"study {study_name!r} prunes with {study.user_attrs.get('pruner')}; "
                           f"--pruner {pruner} would mix rules; use the same --pruner")
+    n_before = len(study.get_trials(deepcopy=False))
+    if seeded and n_before:  # a resumed search draws new start points, not the first ones again
+        study.sampler = optuna.samplers.TPESampler(n_startup_trials=spec.startup_trials,
+                                                   seed=cfg.seed + n_before, constant_liar=True)
     return study
 
 
