@@ -30,8 +30,9 @@ digits at the slowest rate fit), so the chain runs at 8 kHz, spike times are mul
 125 us, and every clip shares one cached basilar-membrane transfer function.
 
 Deterministic: the speakers and every utterance are drawn from ``numpy.random`` streams
-spawned from ``seed`` (one per utterance), so the files do not depend on the number of
-workers. Cached: a manifest (``digits_manifest.json``) records the parameters; a call with
+seeded by ``seed`` and the utterance's index, eSpeak NG's own random jitter is seeded per
+utterance, and all words are spoken in plan order by one fresh process (eSpeak keeps some
+state between utterances), so the files do not depend on the number of workers. Cached: a manifest (``digits_manifest.json``) records the parameters; a call with
 the same parameters returns the existing files at once. Files are written atomically, the
 manifest last.
 """
@@ -41,8 +42,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,14 +168,11 @@ def _plan(config: DigitsConfig, seed: int, cache_dir: str | None) -> tuple[list[
     n_classes = len(DIGIT_KEYS)
 
     def jobs(n: int, spk: list[Speaker], split: int) -> list[_Job]:
-        # Balanced: each cycle holds every (speaker, class) pair once, in a seeded order.
-        rng = np.random.default_rng([seed, 0xC1A55, split])
-        pairs = [(s, c) for s in range(len(spk)) for c in range(n_classes)]
-        order: list[tuple[int, int]] = []
-        while len(order) < n:
-            order += [pairs[k] for k in rng.permutation(len(pairs))]
+        # Balanced: utterance i says class i % 20; the m-th utterance of class c goes to
+        # speaker (m + c) % S, so classes and speakers are both spread evenly.
         return [
-            _Job(i, c, spk[s], (split, i), config, cache_dir) for i, (s, c) in enumerate(order[:n])
+            _Job(i, i % n_classes, spk[(i // n_classes + i % n_classes) % len(spk)], (split, i), config, cache_dir)
+            for i in range(n)
         ]
 
     return jobs(config.n_train, train_spk, 1), jobs(config.n_test, test_spk, 2)
@@ -188,33 +188,66 @@ def _noise(rng: np.random.Generator, n: int, colour: float) -> np.ndarray:
     return np.fft.irfft(spectrum / f ** (colour / 2.0), n=n)
 
 
-def utterance_wave(job: _Job, seed: int) -> np.ndarray:
-    """The noisy 16 kHz clip of one utterance, float64 [clip_samples]."""
+def _voice(job: _Job, seed: int) -> speech.Voice:
     cfg, spk = job.config, job.speaker
-    rng = np.random.default_rng([seed, *job.seed])
-    text = DIGIT_KEYS[job.label]
-    language = spk.accent if job.label < 10 else "de"
-    voice = speech.Voice(
-        language=language,
+    rng = np.random.default_rng([seed, *job.seed, 1])
+    return speech.Voice(
+        language=spk.accent if job.label < 10 else "de",
         variant=spk.variant,
         rate=int(round(spk.rate * (1.0 + cfg.rate_jitter * rng.uniform(-1, 1)))),
         pitch=int(np.clip(round(spk.pitch + cfg.pitch_jitter * rng.uniform(-1, 1)), 0, 100)),
         pitch_range=int(round(spk.intonation)),
     )
-    raw = speech.synthesize(text, voice).astype(np.float64)
-    loud = np.flatnonzero(np.abs(raw) > 1e-3 * max(np.abs(raw).max(), 1e-12))
+
+
+def _speak(job: _Job, seed: int) -> np.ndarray:
+    """The word of one utterance, float32 at eSpeak's rate, leading/trailing silence cut."""
+    text = DIGIT_KEYS[job.label]
+    voice = _voice(job, seed)
+    raw = speech.synthesize(text, voice, seed=job.seed[0] * 1_000_003 + job.seed[1] + seed)
+    loud = np.flatnonzero(np.abs(raw) > 1e-3 * max(float(np.abs(raw).max()), 1e-12))
     if loud.size == 0:
         raise DataError(f"eSpeak NG produced silence for {text!r} with voice {voice.name}")
-    raw = raw[loud[0] : loud[-1] + 1]
+    return raw[loud[0] : loud[-1] + 1]
+
+
+def _speak_chunk(chunk: list[tuple[_Job, int]]) -> list[np.ndarray]:
+    return [_speak(job, seed) for job, seed in chunk]
+
+
+def speak_all(jobs: list[_Job], seed: int, chunksize: int = 200) -> list[np.ndarray]:
+    """Synthesise every job's word, in order, in one fresh process.
+
+    eSpeak NG's output depends slightly on what the process spoke before (state kept in its
+    wave generator), even with its random generators seeded; a fresh process speaking the
+    same sequence gives identical samples. So the words are spoken here, in plan order, in
+    a new process, whatever the number of conversion workers.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:  # runs the chunks in order
+        futures = [
+            pool.submit(_speak_chunk, [(job, seed) for job in jobs[i : i + chunksize]])
+            for i in range(0, len(jobs), chunksize)
+        ]
+        return [word for future in futures for word in future.result()]
+
+
+def utterance_wave(job: _Job, seed: int, word: np.ndarray) -> np.ndarray:
+    """The noisy clip of one utterance, float64 [clip_samples] at ``config.sample_rate``.
+
+    ``word`` is the job's spoken word at eSpeak's rate (:func:`speak_all`).
+    """
+    cfg, spk = job.config, job.speaker
+    rng = np.random.default_rng([seed, *job.seed, 2])
     src = speech.sample_rate()
     g = np.gcd(cfg.sample_rate, src)
-    word = scipy.signal.resample_poly(raw, cfg.sample_rate // g, src // g)
+    word = scipy.signal.resample_poly(word.astype(np.float64), cfg.sample_rate // g, src // g)
     n_clip = cfg.clip_samples
     margin = int(cfg.onset_margin * cfg.sample_rate)
     if word.size > n_clip - 2 * margin:
         word = word[: n_clip - 2 * margin]
-    ramp_db = cfg.gain_ramp_db * rng.uniform(-1, 1)
-    word = word * 10.0 ** (np.linspace(-ramp_db, ramp_db, word.size) / 40.0)
+    ramp_db = cfg.gain_ramp_db * rng.uniform(-1, 1)  # level change across the word, dB
+    word = word * 10.0 ** (np.linspace(-ramp_db / 2, ramp_db / 2, word.size) / 20.0)
     onset = int(rng.integers(margin, n_clip - margin - word.size + 1))
     clip = np.zeros(n_clip)
     clip[onset : onset + word.size] = word
@@ -225,16 +258,13 @@ def utterance_wave(job: _Job, seed: int) -> np.ndarray:
     return clip + noise
 
 
-def _convert(job: _Job, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    wave = utterance_wave(job, seed)
+def _convert_job(args: tuple[_Job, int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    job, seed, word = args
+    wave = utterance_wave(job, seed, word)
     spike_seed = int(np.random.SeedSequence([seed, *job.seed, 7]).generate_state(1)[0])
     return cochlea.waveform_to_spikes(
         wave, job.config.sample_rate, seed=spike_seed, cache_dir=job.cache_dir
     )
-
-
-def _convert_job(args: tuple[_Job, int]) -> tuple[np.ndarray, np.ndarray]:
-    return _convert(*args)
 
 
 def _manifest(config: DigitsConfig, seed: int) -> dict:
@@ -298,9 +328,10 @@ def make_digits(
     # Compute the one shared transfer function here, once, before the workers need it.
     cochlea.prepare_transfer(config.clip_samples, config.sample_rate, cache_dir=cache)
     train_jobs, test_jobs = _plan(config, seed, str(cache))
-    all_jobs = [(job, seed) for job in train_jobs + test_jobs]
+    words = speak_all(train_jobs + test_jobs, seed)
+    all_jobs = [(job, seed, word) for job, word in zip(train_jobs + test_jobs, words)]
     results = run_jobs(_convert_job, all_jobs, workers=workers, progress=progress)
-    for (job, _), result in zip(all_jobs, results):
+    for (job, _, _), result in zip(all_jobs, results):
         if isinstance(result, JobError):
             raise DataError(f"digits: utterance {job.seed} ({DIGIT_KEYS[job.label]!r}): {result.message}")
 

@@ -72,6 +72,9 @@ class _Engine:
         ]  # fmt: skip
         lib.espeak_Synth.restype = ctypes.c_int
         lib.espeak_SetSynthCallback.argtypes = [_CALLBACK]
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        lib.espeak_ng_SetRandSeed.restype = None
+        self.libc = ctypes.CDLL(None)  # eSpeak NG also calls the C library's rand()
         self.sample_rate = lib.espeak_Initialize(
             _AUDIO_OUTPUT_SYNCHRONOUS, 0, str(self.data_path).encode(), 0
         )
@@ -87,9 +90,11 @@ class _Engine:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
         return 0
 
-    def synthesize(self, text: str, voice: Voice) -> np.ndarray:
+    def synthesize(self, text: str, voice: Voice, seed: int) -> np.ndarray:
         lib = self.lib
         with self.lock:
+            lib.espeak_ng_SetRandSeed(int(seed) & 0x7FFFFFFF)
+            self.libc.srand(int(seed) & 0x7FFFFFFF)
             if lib.espeak_SetVoiceByName(voice.name.encode()) != 0:
                 raise SpikebenchError(f"eSpeak NG has no voice {voice.name!r}")
             for param, value in ((_RATE, voice.rate), (_PITCH, voice.pitch), (_RANGE, voice.pitch_range)):
@@ -122,9 +127,14 @@ def sample_rate() -> int:
     return _engine().sample_rate
 
 
-def synthesize(text: str, voice: Voice = Voice()) -> np.ndarray:
-    """Speak ``text``: float32 [n_samples] in [-1, 1) at :func:`sample_rate` Hz."""
-    return _engine().synthesize(text, voice)
+def synthesize(text: str, voice: Voice = Voice(), *, seed: int = 0) -> np.ndarray:
+    """Speak ``text``: float32 [n_samples] in [-1, 1) at :func:`sample_rate` Hz.
+
+    eSpeak NG adds random jitter (e.g. to the Klatt voices' noise sources); ``seed`` seeds
+    it (``espeak_ng_SetRandSeed`` and the C library's ``srand``), so the same text, voice and
+    seed give the same samples whatever was spoken before.
+    """
+    return _engine().synthesize(text, voice, seed)
 
 
 def list_variants() -> list[str]:
