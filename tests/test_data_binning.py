@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from spikebench.data.binning import BinSpec, bin_events
+from spikebench.data.binning import DENSE_BUDGET, BinSpec, _Recycler, bin_events
 from spikebench.data.shd import SpikeData
 from spikebench.data.splits import speaker_holdout
 from spikebench.errors import ConfigError, DataError
@@ -132,8 +132,111 @@ def test_speaker_holdout() -> None:
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_frames_on_cuda_equal_cpu() -> None:
-    split = bin_events(_random_events(9, seed=2), BinSpec(pool=5, binary=True))
+@pytest.mark.parametrize("budget", [0, DENSE_BUDGET])
+def test_frames_on_cuda_equal_cpu(budget: int) -> None:
+    split = bin_events(_random_events(9, seed=2), BinSpec(pool=5))
+    split.dense_budget = budget
     x, y = next(split.batches(9, device="cuda"))
-    assert x.device.type == "cuda" and y.device.type == "cuda"
+    assert x.device.type == "cuda" and y.device.type == "cuda" and x.is_contiguous()
+    assert split.materialise() == (budget > 0)
     assert torch.equal(x.cpu(), split.frames(np.arange(9)))
+
+def _dense_and_sparse(data: SpikeData, spec: BinSpec):
+    dense, sparse = bin_events(data, spec), bin_events(data, spec)
+    sparse.dense_budget = 0
+    assert dense.materialise() and not sparse.materialise()
+    return dense, sparse
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [BinSpec(), BinSpec(pool=5), BinSpec(dt=0.02, t_max=0.5, pool=3, binary=True)],
+)
+def test_dense_path_equals_sparse_path(spec: BinSpec) -> None:
+    data = _random_events(40, seed=5, n_channels=700)
+    dense, sparse = _dense_and_sparse(data, spec)
+    assert dense.dense_dtype == np.uint8 and sparse.dense_dtype is None
+    order = np.array([39, 0, 0, 17, -1, 5])
+    assert torch.equal(dense.frames(order), sparse.frames(order))
+    assert torch.equal(dense.frames([]), sparse.frames([]))
+    g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    for (xd, yd), (xs, ys) in zip(
+        dense.batches(16, shuffle=True, generator=g1),
+        sparse.batches(16, shuffle=True, generator=g2),
+        strict=True,
+    ):
+        assert xd.dtype == torch.float32 and xd.is_contiguous()
+        assert torch.equal(xd, xs) and torch.equal(yd, ys)
+    np.testing.assert_array_equal(
+        dense.frames(np.arange(40)).permute(1, 0, 2).numpy(), _reference(data, spec)
+    )
+    sub = dense.subset([3, 1, 3])
+    assert sub.dense_dtype is None  # a subset materialises on its own first batches()
+    assert torch.equal(next(sub.batches(3))[0], dense.frames([3, 1, 3]))
+
+
+def _one_cell(n_events: int) -> SpikeData:
+    """Sample 1 puts ``n_events`` events into one (step, channel) cell."""
+    times = np.concatenate([[0.5], np.full(n_events, 0.25), [0.75]]).astype(np.float32)
+    units = np.concatenate([[1], np.full(n_events, 3), [2]]).astype(np.uint16)
+    return SpikeData(
+        times=times, units=units, offsets=np.array([0, 1, n_events + 1, n_events + 2]),
+        labels=np.array([0, 1, 0]), speakers=np.array([0, 1, 2]), keys=("a", "b"),
+        n_channels=10,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("n_events, dtype", [(255, np.uint8), (256, np.int16), (40000, np.int32)])
+def test_dense_counts_are_never_clipped(n_events: int, dtype: type) -> None:
+    data = _one_cell(n_events)
+    dense, sparse = _dense_and_sparse(data, BinSpec())
+    assert dense.dense_dtype == dtype
+    x = dense.frames([1, 0, 2])
+    assert x[25, 0, 3] == n_events and x.sum() == n_events + 2
+    assert torch.equal(x, sparse.frames([1, 0, 2]))
+    binary, _ = _dense_and_sparse(data, BinSpec(binary=True))
+    assert binary.dense_dtype == np.uint8 and binary.frames([1])[25, 0, 3] == 1
+
+
+def test_dense_budget() -> None:
+    data = _one_cell(300)  # needs int16: 2 bytes x 3 samples x 100 steps x 10 channels
+    split = bin_events(data, BinSpec())
+    split.dense_budget = 3 * 100 * 10  # room for uint8 only
+    assert not split.materialise() and split.dense_dtype is None
+    assert next(split.batches(3))[0][25, 1, 3] == 300
+    assert split.subset([1]).dense_budget == split.dense_budget
+    roomy = bin_events(data, BinSpec())
+    roomy.dense_budget = 2 * 3 * 100 * 10
+    assert roomy.materialise() and roomy.dense_dtype == np.int16
+
+
+@pytest.mark.parametrize("budget", [0, DENSE_BUDGET])
+def test_batch_memory_is_reused_only_when_free(budget: int) -> None:
+    split = bin_events(_random_events(40, seed=6), BinSpec(pool=5))
+    split.dense_budget = budget
+    expected = [split.frames(np.arange(s, min(s + 8, 40))) for s in range(0, 40, 8)]
+    kept = list(split.batches(8))  # every batch still referenced: none may be overwritten
+    assert all(torch.equal(x, e) for (x, _), e in zip(kept, expected, strict=True))
+    assert len({x.data_ptr() for x, _ in kept}) == len(kept)
+    pointers, views = [], []
+    for k, (x, _) in enumerate(split.batches(8)):
+        assert torch.equal(x, expected[k])  # a reused buffer holds no stale counts
+        pointers.append(x.data_ptr())
+        if k == 1:
+            views.append(x[:, :1])  # a view keeps batch 1's memory in use
+    assert pointers[1] not in pointers[2:]
+    assert torch.equal(views[0], expected[1][:, :1])
+
+
+def test_recycler_reuses_memory_nobody_holds() -> None:
+    recycler = _Recycler(n_keep=2)
+    first = recycler.take((3, 4), False)
+    memory = first.base
+    first.fill(5.0)
+    tensor = torch.from_numpy(first)
+    del first
+    assert recycler.take((3, 4), False).base is not memory  # the tensor still reads it
+    del tensor
+    again = recycler.take((3, 4), True)
+    assert again.base is memory and not again.any()  # reused, and zeroed on request
+    assert recycler.take((2, 4), False).base is not memory  # other sizes get new memory
