@@ -219,6 +219,19 @@ def _nonzeros_words(Xw, indptr, indices, max_nnz):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True)
+def _count_sampled(Xw, step):  # pragma: no cover
+    """Non-zero entries in every ``step``-th row (one column per word) and the entries seen."""
+    R, C = Xw.shape
+    k = 0
+    n = 0
+    for r in range(0, R, step):
+        n += C
+        for c in range(C):
+            k += Xw[r, c] != 0
+    return k, n
+
+
+@njit(cache=True, nogil=True)
 def _gather_rows(X, indptr, indices, WT, bias, out):  # pragma: no cover
     R = X.shape[0]
     H = WT.shape[1]
@@ -253,14 +266,17 @@ def nonzero_rows(x2d: torch.Tensor, max_density: float):
     if more than ``max_density`` of its entries are non-zero."""
     X = x2d.detach().numpy()
     R, C = X.shape
+    words = X.view(np.uint32 if X.dtype == np.float32 else np.uint64)
+    seen_nnz, seen = _count_sampled(words, 16)  # a cheap estimate first: 1/16 of the rows
+    if seen_nnz > max_density * seen:
+        return None
     max_nnz = int(max_density * R * C)
     indptr = np.empty(R + 1, dtype=np.int64)
     indices = np.empty(R * C + 2, dtype=np.int32)  # pages are touched only up to nnz
     if X.dtype == np.float32 and C % 2 == 0:
         nnz = _nonzeros_pairs(X.view(np.uint64), indptr, indices, max_nnz)
     else:
-        nnz = _nonzeros_words(X.view(np.uint32 if X.dtype == np.float32 else np.uint64),
-                              indptr, indices, max_nnz)
+        nnz = _nonzeros_words(words, indptr, indices, max_nnz)
     if nnz < 0:
         return None
     return indptr, indices[:nnz].copy()
