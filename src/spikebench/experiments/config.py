@@ -256,8 +256,9 @@ def _validate_semantics(cfg: ExperimentConfig, source: str) -> None:
         valid = model_hparams(m.model)
         bad = sorted(set(m.hparams) - set(valid))
         if bad:
+            listed = sorted(set(valid) - {"hidden", "engine"})  # set on the model itself
             raise ConfigError(f"{where}.hparams: unknown option {', '.join(bad)}; "
-                              f"valid: {', '.join(sorted(valid))}")
+                              f"valid: {', '.join(listed) or '(none)'}")
         if "hidden" in m.hparams or "engine" in m.hparams:
             raise ConfigError(f"{where}.hparams: set hidden and engine on the model, not in hparams")
         if m.engine is not None and "engine" not in valid:
