@@ -21,8 +21,8 @@ the adjoints of ``u``, ``w`` and ``z``::
 and accumulates the parameter gradients ``dL/dalpha = sum gu_t ((u_{t-1} - v_th z_{t-1})
 - (I_t - w_t))``, ``dL/dbeta = sum gw_t w_{t-1}``, ``dL/da = sum gw_t u_{t-1}``,
 ``dL/db = sum gw_t z_{t-1}``. Implementations: ``"torch"`` (PyTorch tensor ops, any
-device) and ``"numba"`` (compiled CPU loop, feed-forward layers; recurrent layers run
-the PyTorch loop).
+device) and ``"numba"`` (compiled CPU loop; for recurrent layers the product
+``R z_{t-1}`` and its adjoint are one ``torch.mm`` per step).
 """
 
 from __future__ import annotations
@@ -74,17 +74,22 @@ def _forward(current, u, w, z, decay_mem, decay_adapt, a, b, rec, p: AdLIFParams
 class _AdLIFScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, u0, w0, z0, decay_mem, decay_adapt, a, b, rec, p, impl):  # type: ignore[override]
-        if impl == "numba" and rec is None:
+        saved_input = current
+        if impl == "numba":
             from spikebench.engine._native import numba_kernels
 
-            U, W, Z = numba_kernels.adlif_forward(current, u0, w0, z0, decay_mem, decay_adapt, a, b, p)
+            params = (decay_mem, decay_adapt, a, b)
+            if rec is None:
+                U, W, Z = numba_kernels.adlif_forward(current, u0, w0, z0, *params, p)
+            else:  # keep the drive I_t + R z_{t-1} for the parameter gradients
+                U, W, Z, saved_input = numba_kernels.adlif_rec_forward(current, u0, w0, z0, *params, rec, p)
         else:
             U, W, Z = _forward(current, u0, w0, z0, decay_mem, decay_adapt, a, b, rec, p)
         ctx.impl = impl
         ctx.p = p
         ctx.has_rec = rec is not None
         ctx.save_for_backward(
-            current, u0, w0, z0, decay_mem, decay_adapt, a, b,
+            saved_input, u0, w0, z0, decay_mem, decay_adapt, a, b,
             rec if rec is not None else current.new_empty(0), U, W, Z,
         )
         return Z, U, W
@@ -95,13 +100,24 @@ class _AdLIFScan(torch.autograd.Function):
         rec = rec if ctx.has_rec else None
         p = ctx.p
         gz_out, gu_out, gw_out = (g.contiguous() if g is not None else None for g in (gz_out, gu_out, gw_out))
-        if ctx.impl == "numba" and rec is None:
+        if ctx.impl == "numba":
             from spikebench.engine._native import numba_kernels
 
-            g_current, gu0, gw0, gz0, g_params = numba_kernels.adlif_backward(
-                current, U, W, Z, u0, w0, z0, gz_out, gu_out, gw_out, decay_mem, decay_adapt, a, b, p
-            )
-            return (g_current, gu0, gw0, gz0, *g_params, None, None, None)
+            params = (decay_mem, decay_adapt, a, b)
+            if rec is None:
+                g_current, gu0, gw0, gz0, g_params = numba_kernels.adlif_backward(
+                    current, U, W, Z, u0, w0, z0, gz_out, gu_out, gw_out, *params, p
+                )
+                return (g_current, gu0, gw0, gz0, *g_params, None, None, None)
+            g_current, gu0, gw0, gz0, g_params = numba_kernels.adlif_rec_backward(
+                current, U, W, Z, u0, w0, z0, gz_out, gu_out, gw_out, *params, rec, p
+            )  # here ``current`` holds the saved drive
+            g_rec = None
+            if ctx.needs_input_grad[8]:
+                n = U.shape[-1]
+                z_prev = torch.cat([z0.unsqueeze(0), Z[:-1]])
+                g_rec = g_current.reshape(-1, n).t() @ z_prev.reshape(-1, n)
+            return (g_current, gu0, gw0, gz0, *g_params, g_rec, None, None)
         T = current.shape[0]
         U_prev = torch.cat([u0.unsqueeze(0), U[:-1]])  # [T, B, N]
         W_prev = torch.cat([w0.unsqueeze(0), W[:-1]])

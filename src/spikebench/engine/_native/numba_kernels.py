@@ -484,3 +484,102 @@ def adlif_backward(current, U, W, Z, u0, w0, z0, gz_out, gu_out, gw_out, dm, da,
                _np2(G), *(_np1(s) for s in states), *(_np1(g) for g in grads))
     gu0, gw0, gz0 = states
     return G, gu0, gw0, gz0, [g.sum(0) for g in grads]
+
+
+# ---- recurrent AdLIF: the recurrent product per step by torch.mm, the rest here ----
+
+@njit(cache=True, nogil=True)
+def _adlif_rec_step_fwd(cur_t, rec_in, u_state, w_state, z_state, dm, da, a, b, v_th, one,
+                        u_t, w_t, z_t, d_t):  # pragma: no cover
+    for m in range(cur_t.shape[0]):
+        u = u_state[m]
+        z = z_state[m]
+        drive = cur_t[m] + rec_in[m]
+        w = da[m] * w_state[m] + a[m] * u + b[m] * z
+        u = dm[m] * (u - v_th * z) + (one - dm[m]) * (drive - w)
+        z = one if u > v_th else one - one
+        u_t[m] = u
+        w_t[m] = w
+        z_t[m] = z
+        d_t[m] = drive
+        u_state[m] = u
+        w_state[m] = w
+        z_state[m] = z
+
+
+@njit(cache=True, nogil=True)
+def _adlif_rec_step_bwd(d_t, u_t, w_t, u_prev, w_prev, z_prev, gz_t, gu_t, gw_t, has_gz, has_gu,
+                        has_gw, gzr, dm, da, a, b, v_th, width, one, g_t, gu_state, gw_state,
+                        g_dm, g_da, g_a, g_b):  # pragma: no cover
+    for m in range(u_t.shape[0]):
+        gu_next = gu_state[m]
+        gw_next = gw_state[m]
+        gz = -dm[m] * v_th * gu_next + b[m] * gw_next
+        if has_gz:
+            gz = gz + gz_t[m]
+        gz = gz + gzr[m]
+        d = width * abs(u_t[m] - v_th) + one
+        gu = gz * (one / (d * d))
+        gu = gu + dm[m] * gu_next + a[m] * gw_next
+        if has_gu:
+            gu = gu + gu_t[m]
+        gw = -(one - dm[m]) * gu + da[m] * gw_next
+        if has_gw:
+            gw = gw + gw_t[m]
+        g_t[m] = (one - dm[m]) * gu
+        g_dm[m] += gu * ((u_prev[m] - v_th * z_prev[m]) - (d_t[m] - w_t[m]))
+        g_da[m] += gw * w_prev[m]
+        g_a[m] += gw * u_prev[m]
+        g_b[m] += gw * z_prev[m]
+        gu_state[m] = gu
+        gw_state[m] = gw
+
+
+def adlif_rec_forward(current, u0, w0, z0, dm, da, a, b, rec, p):
+    """Recurrent AdLIF forward; also returns the drive ``I_t + R z_{t-1}`` for the backward."""
+    T, B, N = current.shape
+    U, W, Z, D = (torch.empty_like(current) for _ in range(4))
+    u, w, z = (s.detach().clone() for s in (u0, w0, z0))
+    params = [_np1(_per_neuron(q, current)) for q in (dm, da, a, b)]
+    consts = _scalars(current, p.v_th, 1.0)
+    rec_t = rec.detach().t()
+    rec_in = torch.empty(B, N, dtype=current.dtype)
+    cur_np, u_np, w_np, z_np, d_np = (_np2(q) for q in (current, U, W, Z, D))
+    states = [_np1(q) for q in (u, w, z)]
+    rec_np = _np1(rec_in)
+    z_prev = z0.detach()
+    for t in range(T):
+        torch.mm(z_prev, rec_t, out=rec_in)
+        _adlif_rec_step_fwd(cur_np[t], rec_np, *states, *params, *consts,
+                            u_np[t], w_np[t], z_np[t], d_np[t])
+        z_prev = Z[t]
+    return U, W, Z, D
+
+
+def adlif_rec_backward(D, U, W, Z, u0, w0, z0, gz_out, gu_out, gw_out, dm, da, a, b, rec, p):
+    T, B, N = U.shape
+    G = torch.empty_like(U)
+    gu_s, gw_s = torch.zeros(B, N, dtype=U.dtype), torch.zeros(B, N, dtype=U.dtype)
+    gzr = torch.zeros(B, N, dtype=U.dtype)
+    grads = [torch.zeros(B, N, dtype=U.dtype) for _ in range(4)]
+    params = [_np1(_per_neuron(q, U)) for q in (dm, da, a, b)]
+    width = p.alpha if p.surrogate == "superspike" else 1.0
+    consts = _scalars(U, p.v_th, width, 1.0)
+    dummy = np.zeros(1, dtype=_np2(U).dtype)
+    d_np, u_np, w_np, z_np, g_np = (_np2(q) for q in (D, U, W, Z, G))
+    outs = [_np2(g) if g is not None else None for g in (gz_out, gu_out, gw_out)]
+    flags = [g is not None for g in outs]
+    firsts = [_np1(q.detach().contiguous()) for q in (u0, w0, z0)]
+    rec = rec.detach()
+    for t in range(T - 1, -1, -1):
+        prev = [firsts[k] if t == 0 else (u_np, w_np, z_np)[k][t - 1] for k in range(3)]
+        _adlif_rec_step_bwd(d_np[t], u_np[t], w_np[t], *prev,
+                            *(o[t] if o is not None else dummy for o in outs), *flags,
+                            _np1(gzr), *params, *consts, g_np[t], _np1(gu_s), _np1(gw_s),
+                            *(_np1(g) for g in grads))
+        torch.mm(G[t], rec, out=gzr)
+    dm_, da_, a_, b_ = (_per_neuron(q, U) for q in (dm, da, a, b))
+    gu0 = dm_ * gu_s + a_ * gw_s
+    gw0 = da_ * gw_s
+    gz0 = -dm_ * p.v_th * gu_s + b_ * gw_s + gzr
+    return G, gu0, gw0, gz0, [g.sum(0) for g in grads]
