@@ -73,7 +73,9 @@ def _forward(current, u, w, z, decay_mem, decay_adapt, a, b, rec, p: AdLIFParams
 
 class _AdLIFScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, current, u0, w0, z0, decay_mem, decay_adapt, a, b, rec, p, impl):  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx, current, u0, w0, z0, decay_mem, decay_adapt, a, b, rec, p, impl
+    ):
         saved_input = current
         if impl == "numba":
             from spikebench.engine._native import numba_kernels
