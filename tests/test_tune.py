@@ -190,3 +190,21 @@ def test_hyperband_search_runs(tiny_shd, tmp_path):
                        pruner="hyperband")
     assert isinstance(study.pruner, optuna.pruners.HyperbandPruner)
     assert len(study.trials) == 2 and all(t.state.is_finished() for t in study.trials)
+
+
+def test_study_refuses_other_data(tiny_shd, tmp_path):
+    cfg = load_experiment(str(write_search_config(tmp_path / "t.toml", tiny_shd["train"].parent,
+                                                  epochs=1)))
+    out = tmp_path / "search"
+    run_search(cfg, out, trials=1, root=tmp_path / "root", device="cpu")
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(tiny_shd["test"], other / "tiny_train.h5")  # same schema, other samples
+    shutil.copy(tiny_shd["test"], other / "tiny_test.h5")
+    moved = load_experiment(str(write_search_config(tmp_path / "u.toml", other, epochs=1)))
+    with pytest.raises(SearchError, match="searched on other data"):
+        run_search(moved, out, trials=2, root=tmp_path / "root", device="cpu")
+    same = tmp_path / "same"  # the same files elsewhere (another machine's path) may join
+    shutil.copytree(tiny_shd["train"].parent, same)
+    cfg_same = load_experiment(str(write_search_config(tmp_path / "v.toml", same, epochs=1)))
+    assert len(run_search(cfg_same, out, trials=2, root=tmp_path / "root", device="cpu").trials) == 2

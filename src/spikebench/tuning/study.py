@@ -24,6 +24,9 @@ while fewer than ``trials`` are finished or running (a FAIL from a killed worker
 count; its retry does). Two workers that look at the same instant may both start the
 last trial, so a study can end one trial over budget per extra worker.
 
+A study records the MD5 of its training data; a worker (or the final run) given other
+data, or data that changed during the search, is refused.
+
 At the end (:func:`finish_search`) the best trial's configuration is written as
 ``RUN_DIR/best.toml`` (a plain experiment file) and run once with
 :func:`~spikebench.experiments.runner.run_experiment` into ``RUN_DIR``, the only time
@@ -158,6 +161,26 @@ def _fingerprint(cfg: ExperimentConfig) -> str:
     return json.dumps(raw, sort_keys=True, default=str)
 
 
+def data_id(files: DatasetFiles, cache_dir: Path) -> str:
+    """MD5 of the training (and validation) file: what a study's trials were trained on."""
+    from spikebench.data.cache import source_md5
+
+    return "+".join(source_md5(Path(f), cache_dir) for f in (files.train, files.valid) if f)
+
+
+def _check_data(study: optuna.Study, files: DatasetFiles, cache_dir: Path) -> str:
+    """Record the study's data on first use; refuse other data afterwards."""
+    mine = data_id(files, cache_dir)
+    stored = study.user_attrs.get("data_md5")
+    if stored is None:
+        study.set_user_attr("data_md5", mine)
+    elif stored != mine:
+        raise SearchError(f"study {study.study_name!r} was searched on other data: {files.train} "
+                          f"(MD5 {mine}) is not the training data of its trials (MD5 {stored}); "
+                          "use the same files or another --study")
+    return mine
+
+
 def _pruner(kind: str, spec: SearchSpec, epochs: int) -> optuna.pruners.BasePruner:
     if kind == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=spec.startup_trials, n_warmup_steps=0)
@@ -193,8 +216,9 @@ class _Objective:
     spec: SearchSpec
     files: DatasetFiles
     device: torch.device
-    cache_dir: Path | None
+    cache_dir: Path
     progress: TuneProgress
+    data_md5: str
 
     def __post_init__(self) -> None:
         self._data: dict[Any, PreparedData] = {}
@@ -203,6 +227,9 @@ class _Objective:
     def data(self, cfg: ExperimentConfig) -> PreparedData:
         key = (cfg.data, cfg.seed)
         if key not in self._data:
+            if data_id(self.files, self.cache_dir) != self.data_md5:
+                raise SearchError(f"{self.files.train} changed during the search; its trials "
+                                  "would mix two data sets")
             self._data[key] = prepare_data(self.files, cfg.data, seed=cfg.seed,
                                            cache_dir=self.cache_dir, include_test=False)
         return self._data[key]
@@ -312,7 +339,9 @@ def run_search(
 
     progress.stage(f"study {study.study_name!r} in {redact(url)}; preparing data set {cfg.dataset}")
     files = resolve_dataset(cfg.dataset, root, progress=data_progress)
-    objective = _Objective(cfg, spec, files, resolve_device(device), cache_root(root), progress)
+    md5 = _check_data(study, files, cache_root(root))
+    objective = _Objective(cfg, spec, files, resolve_device(device), cache_root(root), progress,
+                           md5)
     poll = min(5.0, heartbeat / 2)
     while True:
         with _stable():
@@ -409,6 +438,9 @@ def finish_search(
     if not study.get_trials(deepcopy=False, states=(S.COMPLETE,)):
         raise SearchError(f"study {study.study_name!r} has no completed trial yet; run more "
                           "trials (--trials) before the final run")
+    from spikebench.data.paths import cache_root
+
+    _check_data(study, resolve_dataset(cfg.dataset, root), cache_root(root))
     best = study.best_trial
     best_cfg = trial_config(cfg, spec, best.params, source=f"best trial {best.number}")
     header = (f"# Best configuration of study {study.study_name!r} (trial {best.number}, "
