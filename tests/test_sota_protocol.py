@@ -94,7 +94,7 @@ def test_sota_experiment_runs_from_the_cli(tiny_shd, tmp_path):
     assert main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["experiment"] == "sota"
-    assert [m["name"] for m in results["models"]] == ["adlif", "delays", "cnn_study"]
+    assert [m["name"] for m in results["models"]] == ["lif", "delays", "cnn_study"]
     for m in results["models"]:
         assert m["selected_on"] == "val" and 0.0 <= m["test_acc"] <= 1.0
         assert m["weight_decay"] >= 0 and m["schedule"] in ("onecycle", "constant")
