@@ -97,9 +97,10 @@ class DigitsConfig:
     pitch: tuple[float, float] = (20.0, 80.0)
     pitch_jitter: float = 6.0
     intonation: tuple[float, float] = (10.0, 90.0)
-    snr_db: tuple[float, float] = (0.0, 20.0)
+    snr_db: tuple[float, float] = (5.0, 30.0)
     gain_ramp_db: float = 6.0
     onset_margin: float = 0.03
+    onset_jitter: float = 0.05
 
     def validate(self) -> None:
         if self.n_train < 20 or self.n_test < 20:
@@ -248,7 +249,10 @@ def utterance_wave(job: _Job, seed: int, word: np.ndarray) -> np.ndarray:
         word = word[: n_clip - 2 * margin]
     ramp_db = cfg.gain_ramp_db * rng.uniform(-1, 1)  # level change across the word, dB
     word = word * 10.0 ** (np.linspace(-ramp_db / 2, ramp_db / 2, word.size) / 20.0)
-    onset = int(rng.integers(margin, n_clip - margin - word.size + 1))
+    centred = (n_clip - word.size) // 2
+    jitter = int(cfg.onset_jitter * cfg.sample_rate)
+    lo, hi = max(margin, centred - jitter), min(n_clip - margin - word.size, centred + jitter)
+    onset = int(rng.integers(lo, max(hi, lo) + 1))
     clip = np.zeros(n_clip)
     clip[onset : onset + word.size] = word
     snr = float(np.clip(rng.uniform(*cfg.snr_db) + spk.snr_offset, *cfg.snr_db))

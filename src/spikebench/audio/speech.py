@@ -72,8 +72,12 @@ class _Engine:
         ]  # fmt: skip
         lib.espeak_Synth.restype = ctypes.c_int
         lib.espeak_SetSynthCallback.argtypes = [_CALLBACK]
-        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
-        lib.espeak_ng_SetRandSeed.restype = None
+        try:  # eSpeak NG >= 1.52 (the bundled version) seeds its own generator
+            self._set_rand_seed = lib.espeak_ng_SetRandSeed
+            self._set_rand_seed.argtypes = [ctypes.c_long]
+            self._set_rand_seed.restype = None
+        except AttributeError:
+            self._set_rand_seed = None
         self.libc = ctypes.CDLL(None)  # eSpeak NG also calls the C library's rand()
         self.sample_rate = lib.espeak_Initialize(
             _AUDIO_OUTPUT_SYNCHRONOUS, 0, str(self.data_path).encode(), 0
@@ -93,7 +97,8 @@ class _Engine:
     def synthesize(self, text: str, voice: Voice, seed: int) -> np.ndarray:
         lib = self.lib
         with self.lock:
-            lib.espeak_ng_SetRandSeed(int(seed) & 0x7FFFFFFF)
+            if self._set_rand_seed is not None:
+                self._set_rand_seed(int(seed) & 0x7FFFFFFF)
             self.libc.srand(int(seed) & 0x7FFFFFFF)
             if lib.espeak_SetVoiceByName(voice.name.encode()) != 0:
                 raise SpikebenchError(f"eSpeak NG has no voice {voice.name!r}")
