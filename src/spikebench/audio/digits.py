@@ -12,18 +12,24 @@ and intonation range, and a background-noise colour and level. As in SHD, whole 
 are held out: the test file's speakers never occur in the training file, so a model must
 generalise to new voices.
 
-Each utterance varies around its speaker: rate and pitch jitter, a random onset inside the
-fixed-length clip (the Hann window of the cochlea chain then attenuates early or late
-words), a slow level change across the word (a linear gain ramp), and background noise
-(white, pink or brown) at a random signal-to-noise ratio. Absolute level has no effect:
-the chain normalises every clip to an RMS of 0.3, so loudness acts only through the SNR.
+Each utterance varies around its speaker: rate and pitch jitter, an onset jittered by up to
+``onset_jitter`` (50 ms) around the centre of the fixed-length clip (the Hann window of the
+cochlea chain then attenuates early or late words a little), a slow level change across the
+word (a linear gain ramp of up to ``gain_ramp_db``), and background noise (white, pink or
+brown) at a random signal-to-noise ratio (``snr_db``, 5-30 dB, shifted per speaker).
+Absolute level has no effect: the chain normalises every clip to an RMS of 0.3, so loudness
+acts only through the SNR.
 
-Difficulty knobs (:class:`DigitsConfig`), roughly in order of effect: ``snr_db`` (the
-noise level; lower is harder), ``n_train_speakers`` (fewer voices to learn from is
-harder), the prosody spreads ``rate_wpm``, ``pitch``, ``rate_jitter``, ``pitch_jitter``,
-and ``gain_ramp_db``. The defaults were set so that a small MLP on time-binned spike
-counts stays well below 95% test accuracy (see ``benchmarks/audio_bench.py`` and the
-README for the measured figures).
+Difficulty knobs (:class:`DigitsConfig`), roughly in order of effect, measured with a
+throwaway feedforward ANN like the study's (flattened 100 x 700 frames of 10 ms, 256 ReLU
+units, Adam 1e-3, seed 0): ``onset_jitter`` (words anywhere in the clip instead of +-50 ms:
+44% instead of 73% test accuracy after 5 epochs at 1000 training utterances; position
+matters to models that are not shift-invariant), the number and spread of voices
+(``n_train_speakers``, the prosody ranges ``rate_wpm``, ``pitch``, ``intonation`` and the
+jitters; held-out voices are the main difficulty, as in SHD), ``snr_db`` (0-20 dB instead
+of 5-30 dB cost only a few points) and ``gain_ramp_db``. With the defaults that ANN
+reaches 74% test accuracy after 3 epochs (the study reports 74% for its ANN on SHD) and
+80% after 10: far below the 95% ceiling, so models separate.
 
 Clips: 16 kHz (eSpeak's 22050 Hz resampled by a polyphase filter, scipy), 0.7 s long (all
 digits at the slowest rate fit), so the chain runs at 8 kHz, spike times are multiples of
@@ -32,8 +38,9 @@ digits at the slowest rate fit), so the chain runs at 8 kHz, spike times are mul
 Deterministic: the speakers and every utterance are drawn from ``numpy.random`` streams
 seeded by ``seed`` and the utterance's index, eSpeak NG's own random jitter is seeded per
 utterance, and all words are spoken in plan order by one fresh process (eSpeak keeps some
-state between utterances), so the files do not depend on the number of workers. Cached: a manifest (``digits_manifest.json``) records the parameters; a call with
-the same parameters returns the existing files at once. Files are written atomically, the
+state between utterances), so the files do not depend on the number of workers. Cached:
+a manifest (``digits_manifest.json``) records the parameters; a call with the same
+parameters returns the existing files at once. Files are written atomically, the
 manifest last.
 """
 
