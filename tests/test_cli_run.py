@@ -57,6 +57,17 @@ def test_run_writes_the_run_directory_contract(finished_run):
         assert inf["batch_size"] == 100 and inf["n_batches_timed"] == 1
         assert inf["seconds_per_batch"] > 0 and inf["latency_seconds_per_sample"] > 0
         assert m["engine"] == ("fused" if m["family"] == "snn" else None)
+        eff = m["efficiency"]
+        assert eff["n_samples"] == 100 and eff["params"] == m["params"]
+        assert {"synops", "energy", "activation_sparsity"} <= set(eff)
+        stream = m["streaming"]
+        if m["family"] == "snn":
+            assert stream["n_samples"] == 100 and stream["readout"] == "max"
+            assert len(stream["accuracy_vs_time"]) == stream["n_steps"] == 100
+            assert stream["final_accuracy"] == pytest.approx(m["test_acc"], abs=0.011)
+            assert eff["spikes_per_sample"] > 0 or eff["firing_rate_hz"] == 0
+        else:
+            assert stream is None
         assert (out / "checkpoints" / f"{m['name']}.pt").is_file()
     assert models[0]["reference"] == {"accuracy": 0.82, "seconds_per_batch": 0.9}
     cfg = tomllib.loads((out / "config.toml").read_text())
@@ -66,6 +77,8 @@ def test_run_writes_the_run_directory_contract(finished_run):
     assert len(samples["offsets"]) == len(samples["labels"]) + 1 == 5
     assert len(set(samples["labels"].tolist())) == 4  # distinct classes first
     assert (out / "report.md").is_file() and (out / "report.html").is_file()
+    report = (out / "report.md").read_text()
+    assert "fficiency" in report and "treaming" in report
 
 
 def test_report_rebuilds_from_the_run_directory(finished_run):

@@ -9,7 +9,10 @@ Per model: seed everything with the model's seed, build it from the registry, tr
 Adam (AdamW with ``weight_decay``) for its epochs on (optionally augmented) training
 batches, recording validation accuracy per epoch; select the weights (``selection``:
 after the last epoch, or at the best validation epoch); only then evaluate the test split,
-once, with the selected weights, and time inference. The epoch loop never touches the
+once, with the selected weights, and time inference; then measure its efficiency
+(:func:`~spikebench.training.efficiency.measure_efficiency`, every model) and streaming
+accuracy/latency (:func:`~spikebench.training.streaming.evaluate_streaming`, spiking chains
+only, else ``null``) on the test split, at most ``inference.max_batches`` batches each. The epoch loop never touches the
 test split, so it cannot steer selection. A model with ``n_seeds > 1`` is trained and
 tested once per seed, seeds ``seed .. seed + n_seeds - 1``: one results.json entry per
 seed, named ``NAME`` for the first and ``NAME.seedS`` for the others (checkpoints
@@ -48,9 +51,11 @@ from spikebench.models import create_model
 from spikebench.training import distributed
 from spikebench.training.augment import augment_batches, parse_augment
 from spikebench.training.checkpoint import load_checkpoint, save_checkpoint
+from spikebench.training.efficiency import measure_efficiency
 from spikebench.training.loop import LR_SCHEDULES, evaluate, set_lr, train_one_epoch
 from spikebench.training.metrics import count_params, time_inference
 from spikebench.training.seeding import get_rng_state, make_generator, seed_everything, set_rng_state
+from spikebench.training.streaming import evaluate_streaming
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +190,14 @@ def train_model(
                             max_batches=inf.max_batches or None,
                             latency_samples=inf.latency_samples, device=device)
     wall += time.perf_counter() - t0
+    cap = inf.max_batches or None  # the inference cap bounds these passes too
+    efficiency = measure_efficiency(model, data.test.batches(spec.batch_size, device=device),
+                                    bin_dt=cfg.data.dt, max_batches=cap)
+    try:
+        streaming = evaluate_streaming(model, data.test.batches(spec.batch_size, device=device),
+                                       bin_dt=cfg.data.dt, max_batches=cap)
+    except ConfigError:  # not a chain of spiking layers (ANN, CNN, hybrid)
+        streaming = None
     entry = {
         "name": spec.name,
         "group": group or spec.name,
@@ -214,7 +227,8 @@ def train_model(
         "inference": timing.to_dict(),
         "wall_seconds": wall,
         "reference": dataclasses.asdict(spec.reference) if spec.reference else None,
-        "efficiency": None,
+        "efficiency": efficiency,
+        "streaming": streaming,
     }
     progress.model_end(spec, entry)
     return entry
