@@ -89,14 +89,34 @@ def test_snn_spikes_per_layer_and_readout_rules():
 
 
 def test_snn_engines_agree():
-    """The fused engine and Norse's reference cells give the same logits."""
+    """With Norse's surrogate the fused engine and Norse's own cells compute the same model:
+    same logits and same gradients (the seed config's SNN rows rely on this)."""
     x = _frames() * 3
-    logits = {}
+    y = torch.arange(B) % K
+    logits, grads = {}, {}
     for engine in ("fused", "norse"):
         torch.manual_seed(0)
-        m = create_model("snn", n_in=C, n_classes=K, n_steps=T, hidden=16, engine=engine)
+        m = create_model("snn", n_in=C, n_classes=K, n_steps=T, hidden=16, engine=engine,
+                         surrogate="norse-superspike", readout="mean")
         logits[engine] = m(x).logits
+        torch.nn.functional.cross_entropy(logits[engine], y).backward()
+        grads[engine] = m.hidden[0].linear.weight.grad
     torch.testing.assert_close(logits["fused"], logits["norse"], rtol=1e-4, atol=1e-5)
+    assert grads["fused"].abs().sum() > 0
+    torch.testing.assert_close(grads["fused"], grads["norse"], rtol=1e-3, atol=1e-6)
+
+
+def test_snn_init_gains_scale_the_default_weights():
+    torch.manual_seed(0)
+    plain = create_model("snn", n_in=C, n_classes=K, n_steps=T, hidden=16)
+    torch.manual_seed(0)
+    scaled = create_model("snn", n_in=C, n_classes=K, n_steps=T, hidden=16, in_gain=2.0,
+                          out_gain=10.0)
+    torch.testing.assert_close(scaled.hidden[0].linear.weight, 2 * plain.hidden[0].linear.weight)
+    torch.testing.assert_close(scaled.out.linear.weight, 10 * plain.out.linear.weight)
+    torch.testing.assert_close(scaled.out.linear.bias, plain.out.linear.bias)
+    with pytest.raises(ConfigError, match="out_gain"):
+        create_model("snn", n_in=C, n_classes=K, n_steps=T, out_gain=0)
 
 
 def test_unknown_model_and_option_name_the_valid_ones():

@@ -49,6 +49,9 @@ class SNN(nn.Module):
         v_th: float = 1.0,
         dt: float = 1e-3,
         alpha: float = 100.0,
+        surrogate: str = "superspike",
+        in_gain: float = 1.0,
+        out_gain: float = 1.0,
     ) -> None:
         super().__init__()
         from spikebench.engine.layers import LI, LIF
@@ -59,16 +62,22 @@ class SNN(nn.Module):
             raise ValueError(f"readout must be one of {', '.join(READOUTS)}, not {readout!r}")
         if hidden < 1 or n_layers < 1:
             raise ValueError("hidden and n_layers must be >= 1")
+        if not (in_gain > 0 and out_gain > 0):
+            raise ValueError(f"in_gain and out_gain must be > 0, not {in_gain}, {out_gain}")
         backend = ENGINES[engine]
         self.engine = engine
         self.readout = readout
         sizes = [n_in] + [hidden] * n_layers
         self.hidden = nn.ModuleList(
             LIF(a, b, recurrent=recurrent, tau_syn=tau_syn, tau_mem=tau_mem, v_th=v_th,
-                dt=dt, alpha=alpha, backend=backend)
+                dt=dt, surrogate=surrogate, alpha=alpha, backend=backend)
             for a, b in zip(sizes[:-1], sizes[1:])
         )
         self.out = LI(hidden, n_classes, tau_syn=tau_syn, tau_mem=tau_mem, dt=dt, backend=backend)
+        with torch.no_grad():
+            for layer in self.hidden:
+                layer.linear.weight.mul_(in_gain)
+            self.out.linear.weight.mul_(out_gain)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         spikes = []
@@ -101,8 +110,11 @@ def snn(
     v_th: float = 1.0,
     dt: float = 1e-3,
     alpha: float = 100.0,
+    surrogate: str = "superspike",
+    in_gain: float = 1.0,
+    out_gain: float = 1.0,
 ) -> SNN:
     """The study's SNN: Linear -> LIF (Norse ``LIFCell``) -> LI readout, max over time."""
     return SNN(n_in, n_classes, hidden=hidden, n_layers=n_layers, recurrent=recurrent,
                engine=engine, readout=readout, tau_syn=tau_syn, tau_mem=tau_mem, v_th=v_th,
-               dt=dt, alpha=alpha)
+               dt=dt, alpha=alpha, surrogate=surrogate, in_gain=in_gain, out_gain=out_gain)
