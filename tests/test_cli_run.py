@@ -62,7 +62,7 @@ def test_run_writes_the_run_directory_contract(finished_run):
         assert {"synops", "energy", "activation_sparsity"} <= set(eff)
         stream = m["streaming"]
         if m["family"] == "snn":
-            assert stream["n_samples"] == 100 and stream["readout"] == "max"
+            assert stream["n_samples"] == 100 and stream["readout"] == m["hparams"]["readout"]
             assert len(stream["accuracy_vs_time"]) == stream["n_steps"] == 100
             assert stream["final_accuracy"] == pytest.approx(m["test_acc"], abs=0.011)
             assert eff["spikes_per_sample"] > 0 or eff["firing_rate_hz"] == 0

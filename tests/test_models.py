@@ -115,6 +115,10 @@ def test_snn_init_gains_scale_the_default_weights():
     torch.testing.assert_close(scaled.hidden[0].linear.weight, 2 * plain.hidden[0].linear.weight)
     torch.testing.assert_close(scaled.out.linear.weight, 10 * plain.out.linear.weight)
     torch.testing.assert_close(scaled.out.linear.bias, plain.out.linear.bias)
+    x = _frames() * 3
+    torch.manual_seed(0)
+    wide = create_model("snn", n_in=C, n_classes=K, n_steps=T, hidden=16, readout_scale=4.0)
+    torch.testing.assert_close(wide(x).logits, 4 * plain(x).logits)
     with pytest.raises(ConfigError, match="out_gain"):
         create_model("snn", n_in=C, n_classes=K, n_steps=T, out_gain=0)
 

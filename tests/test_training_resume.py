@@ -36,6 +36,9 @@ def _comparable(results_path):
         for key in ("wall_seconds", "inference"):
             m.pop(key)
         m["history"].pop("epoch_seconds")
+        if m.get("streaming"):
+            for key in ("seconds_per_bin", "seconds_per_bin_p95", "real_time_factor"):
+                m["streaming"].pop(key)
     return models
 
 
