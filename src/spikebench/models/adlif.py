@@ -19,7 +19,7 @@ SHD set-up with its default bin count. Batch norm on the feedforward current and
 from __future__ import annotations
 
 from spikebench.models.registry import register_model
-from spikebench.models.rsnn import NormLinear, SpikingStack, check_common
+from spikebench.models.rsnn import SpikingStack, check_common, spiking_layers
 
 ENGINES = {"fused": "auto", "torch": "torch"}
 
@@ -53,13 +53,10 @@ def adlif(
         raise ValueError(f"engine must be one of {', '.join(ENGINES)} (Norse has no adLIF), "
                          f"not {engine!r}")
     backend = ENGINES[engine]
-    layers = []
-    for a in [n_in] + [hidden] * (n_layers - 1):
-        layer = AdLIF(a, hidden, recurrent=recurrent, tau_mem=tuple(tau_mem),
-                      tau_adapt=tuple(tau_adapt), a_range=tuple(a_range),
-                      b_range=tuple(b_range), dt=dt, alpha=alpha, backend=backend)
-        if norm:
-            layer.linear = NormLinear(a, hidden)
-        layers.append(layer)
+    layers = spiking_layers(
+        lambda a: AdLIF(a, hidden, recurrent=recurrent, tau_mem=tuple(tau_mem),
+                        tau_adapt=tuple(tau_adapt), a_range=tuple(a_range),
+                        b_range=tuple(b_range), dt=dt, alpha=alpha, backend=backend),
+        n_in, hidden=hidden, n_layers=n_layers, norm=norm)
     out = LI(hidden, n_classes, tau_syn=tau_out / 2, tau_mem=tau_out, dt=dt, backend=backend)
     return SpikingStack(layers, out, dropout=dropout, readout=readout)

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from spikebench.models.registry import register_model
-from spikebench.models.rsnn import ENGINES, NormLinear, SpikingStack, check_common
+from spikebench.models.rsnn import ENGINES, NormLinear, SpikingStack, check_common, spiking_layers
 
 
 class DelayedLinear(nn.Linear):
@@ -137,13 +137,13 @@ def delays(
     if sigma_end <= 0 or sigma_start < sigma_end:
         raise ValueError("need 0 < sigma_end <= sigma_start")
     backend = ENGINES[engine]
-    layers = []
-    for a in [n_in] + [hidden] * (n_layers - 1):
-        layer = LIF(a, hidden, tau_syn=tau_syn, tau_mem=tau_mem, dt=dt, alpha=alpha,
-                    backend=backend)
-        layer.linear = (DelayedLinear(a, hidden, taps=taps, sigma=sigma_start, norm=norm)
-                        if taps > 1 else NormLinear(a, hidden) if norm else nn.Linear(a, hidden))
-        layers.append(layer)
+    layers = spiking_layers(
+        lambda a: LIF(a, hidden, tau_syn=tau_syn, tau_mem=tau_mem, dt=dt, alpha=alpha,
+                      backend=backend),
+        n_in, hidden=hidden, n_layers=n_layers, norm=norm,
+        make_linear=lambda a: (DelayedLinear(a, hidden, taps=taps, sigma=sigma_start, norm=norm)
+                               if taps > 1 else NormLinear(a, hidden) if norm
+                               else nn.Linear(a, hidden)))
     out = LI(hidden, n_classes, tau_syn=tau_syn, tau_mem=tau_mem, dt=dt, backend=backend)
     return DelayNet(layers, out, dropout=dropout, readout=readout, sigma_start=sigma_start,
                     sigma_end=sigma_end)

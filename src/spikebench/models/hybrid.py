@@ -20,29 +20,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spikebench.models.base import ModelOutput
 from spikebench.models.registry import register_model
-from spikebench.models.rsnn import ENGINES, NormLinear, class_scores, check_common
+from spikebench.models.rsnn import ENGINES, SpikingStack, check_common, spiking_layers
 
 
-class HybridSNN(nn.Module):
-    """Conv2d front end over (frequency, time) -> LIF layers -> LI readout."""
+class CausalConvFront(nn.ModuleList):
+    """``conv_layers`` x (causal Conv2d over frequency x time -> BN -> ReLU -> 2x pool in frequency).
 
-    def __init__(self, n_in: int, n_classes: int, *, filters: int, conv_layers: int,
-                 kernel_size: int, hidden: int, n_layers: int, recurrent: bool, norm: bool,
-                 dropout: float, readout: str, engine: str, tau_syn: float, tau_mem: float,
-                 dt: float, alpha: float) -> None:
-        super().__init__()
-        from spikebench.engine.layers import LI, LIF
+    ``forward(x [T, B, C]) -> [T, B, filters * C']`` with ``C' = C >> conv_layers``.
+    """
 
-        check_common(hidden=hidden, n_layers=n_layers, dropout=dropout, readout=readout)
-        if engine not in ENGINES or engine == "norse":
-            raise ValueError(f"engine must be fused or torch, not {engine!r}")
-        if filters < 1 or conv_layers < 1 or kernel_size < 1:
-            raise ValueError("need filters, conv_layers and kernel_size >= 1")
-        if n_in >> conv_layers < 1:
-            raise ValueError(f"{conv_layers} frequency poolings by 2 leave nothing of {n_in} channels")
-        self.kernel_size = kernel_size
+    def __init__(self, n_in: int, *, filters: int, conv_layers: int, kernel_size: int) -> None:
         convs: list[nn.Module] = []
         width, freq = 1, n_in
         for _ in range(conv_layers):
@@ -53,39 +41,51 @@ class HybridSNN(nn.Module):
                 nn.MaxPool2d((2, 1)),
             ]
             width, freq = filters, freq // 2
-        self.front = nn.ModuleList(convs)
+        super().__init__(convs)
+        self.kernel_size = kernel_size
         self.n_features = filters * freq
-        backend = ENGINES[engine]
-        layers = []
-        for a in [self.n_features] + [hidden] * (n_layers - 1):
-            layer = LIF(a, hidden, recurrent=recurrent, tau_syn=tau_syn, tau_mem=tau_mem,
-                        dt=dt, alpha=alpha, backend=backend)
-            if norm:
-                layer.linear = NormLinear(a, hidden)
-            layers.append(layer)
-        self.hidden = nn.ModuleList(layers)
-        self.drop = nn.Dropout(dropout)
-        self.out = LI(hidden, n_classes, tau_syn=tau_syn, tau_mem=tau_mem, dt=dt, backend=backend)
-        self.readout = readout
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Front end: ``[T, B, C] -> [T, B, filters * C']``."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.permute(1, 2, 0).unsqueeze(1)  # [B, 1, C, T]
-        for m in self.front:
+        for m in self:
             if isinstance(m, nn.Conv2d):
                 h = nn.functional.pad(h, (self.kernel_size - 1, 0))  # causal in time
             h = m(h)
         b, f, c, t = h.shape
         return h.reshape(b, f * c, t).permute(2, 0, 1)  # [B, F*C', T] -> [T, B, F*C']
 
-    def forward(self, x: torch.Tensor) -> ModelOutput:
-        x = self.drop(self.features(x))
-        spikes = []
-        for layer in self.hidden:
-            x = layer(x)  # [T, B, hidden]
-            spikes.append(x)
-            x = self.drop(x)
-        return ModelOutput(class_scores(self.out(x), self.readout), tuple(spikes))
+
+class HybridSNN(SpikingStack):
+    """Conv2d front end over (frequency, time) -> LIF layers -> LI readout."""
+
+    def __init__(self, n_in: int, n_classes: int, *, filters: int, conv_layers: int,
+                 kernel_size: int, hidden: int, n_layers: int, recurrent: bool, norm: bool,
+                 dropout: float, readout: str, engine: str, tau_syn: float, tau_mem: float,
+                 dt: float, alpha: float) -> None:
+        from spikebench.engine.layers import LI, LIF
+
+        check_common(hidden=hidden, n_layers=n_layers, dropout=dropout, readout=readout)
+        if engine not in ENGINES or engine == "norse":
+            raise ValueError(f"engine must be fused or torch, not {engine!r}")
+        if filters < 1 or conv_layers < 1 or kernel_size < 1:
+            raise ValueError("need filters, conv_layers and kernel_size >= 1")
+        if n_in >> conv_layers < 1:
+            raise ValueError(f"{conv_layers} frequency poolings by 2 leave nothing of {n_in} channels")
+        front = CausalConvFront(n_in, filters=filters, conv_layers=conv_layers,
+                                kernel_size=kernel_size)
+        backend = ENGINES[engine]
+        layers = spiking_layers(
+            lambda a: LIF(a, hidden, recurrent=recurrent, tau_syn=tau_syn, tau_mem=tau_mem,
+                          dt=dt, alpha=alpha, backend=backend),
+            front.n_features, hidden=hidden, n_layers=n_layers, norm=norm)
+        out = LI(hidden, n_classes, tau_syn=tau_syn, tau_mem=tau_mem, dt=dt, backend=backend)
+        super().__init__(layers, out, dropout=dropout, readout=readout, front=front)
+        self.kernel_size = kernel_size
+        self.n_features = front.n_features
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Front end: ``[T, B, C] -> [T, B, filters * C']``."""
+        return self.front(x)
 
 
 @register_model("hybrid")

@@ -25,6 +25,7 @@ time of the per-step softmax, SpArch's rule; a log-probability, so cross-entropy
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -74,17 +75,24 @@ def check_common(*, hidden: int, n_layers: int, dropout: float, readout: str) ->
 
 
 class SpikingStack(nn.Module):
-    """Spiking layers (each ``[T, B, n] -> [T, B, m]``) with dropout between them, then an LI readout."""
+    """Spiking layers (each ``[T, B, n] -> [T, B, m]``) with dropout between them, then an LI readout.
+
+    An optional ``front`` module (``[T, B, C] -> [T, B, F]``, e.g. the hybrid model's
+    convolutions) runs first; its output is dropped out like a hidden layer's.
+    """
 
     def __init__(self, layers: list[nn.Module], readout_layer: nn.Module, *, dropout: float,
-                 readout: str) -> None:
+                 readout: str, front: nn.Module | None = None) -> None:
         super().__init__()
+        self.front = front
         self.hidden = nn.ModuleList(layers)
         self.drop = nn.Dropout(dropout)
         self.out = readout_layer
         self.readout = readout
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
+        if self.front is not None:
+            x = self.drop(self.front(x))  # [T, B, F]
         spikes = []
         for layer in self.hidden:
             x = layer(x)  # [T, B, hidden]
@@ -94,10 +102,29 @@ class SpikingStack(nn.Module):
         return ModelOutput(class_scores(v, self.readout), tuple(spikes))
 
 
+def spiking_layers(make_layer: Callable[[int], nn.Module], n_in: int, *, hidden: int,
+                   n_layers: int, norm: bool,
+                   make_linear: Callable[[int], nn.Module] | None = None) -> list[nn.Module]:
+    """``n_layers`` layers ``n_in -> hidden -> ... -> hidden``, built by ``make_layer(fan_in)``.
+
+    Each layer's input projection ``linear`` is then replaced by ``make_linear(fan_in)`` if
+    given, else by :class:`NormLinear` when ``norm``.
+    """
+    if make_linear is None and norm:
+        make_linear = lambda a: NormLinear(a, hidden)  # noqa: E731
+    layers = []
+    for a in [n_in] + [hidden] * (n_layers - 1):
+        layer = make_layer(a)
+        if make_linear is not None:
+            layer.linear = make_linear(a)
+        layers.append(layer)
+    return layers
+
+
 def lif_stack(n_in: int, n_classes: int, *, hidden: int, n_layers: int, recurrent: bool,
               norm: bool, dropout: float, readout: str, engine: str, tau_syn: float,
               tau_mem: float, dt: float, alpha: float) -> SpikingStack:
-    """The network of this module's docstring (also the base of the delay model)."""
+    """The network of this module's docstring."""
     from spikebench.engine.layers import LI, LIF
 
     check_common(hidden=hidden, n_layers=n_layers, dropout=dropout, readout=readout)
@@ -106,13 +133,10 @@ def lif_stack(n_in: int, n_classes: int, *, hidden: int, n_layers: int, recurren
     if engine == "norse" and norm:
         raise ValueError("engine 'norse' steps Norse's cells with a plain linear; use norm=false")
     backend = ENGINES[engine]
-    layers = []
-    for a in [n_in] + [hidden] * (n_layers - 1):
-        layer = LIF(a, hidden, recurrent=recurrent, tau_syn=tau_syn, tau_mem=tau_mem, dt=dt,
-                    alpha=alpha, backend=backend)
-        if norm:
-            layer.linear = NormLinear(a, hidden)
-        layers.append(layer)
+    layers = spiking_layers(
+        lambda a: LIF(a, hidden, recurrent=recurrent, tau_syn=tau_syn, tau_mem=tau_mem, dt=dt,
+                      alpha=alpha, backend=backend),
+        n_in, hidden=hidden, n_layers=n_layers, norm=norm)
     out = LI(hidden, n_classes, tau_syn=tau_syn, tau_mem=tau_mem, dt=dt, backend=backend)
     return SpikingStack(layers, out, dropout=dropout, readout=readout)
 
