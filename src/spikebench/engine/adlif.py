@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import torch
 
-from spikebench.engine import _native
+from spikebench.engine.lif import scan_inputs
 from spikebench.engine.surrogate import check_surrogate, surrogate_derivative
 
 
@@ -182,16 +182,9 @@ def adlif_scan(
     ``decay_adapt`` (beta), ``a``, ``b`` (each ``[N]``). Returns ``(spikes [T, B, N], final state)``.
     """
     check_surrogate(p.surrogate, p.alpha)
-    if impl not in ("torch", "numba"):
-        raise ValueError(f"impl must be 'torch' or 'numba', got {impl!r}")
-    if current.dim() != 3:
-        raise ValueError(f"current must be [T, B, N], got shape {tuple(current.shape)}")
-    current = current.contiguous()
-    u0, w0, z0 = (s.to(current.dtype).expand_as(current[0]).contiguous() for s in state)
+    current, (u0, w0, z0), impl = scan_inputs(current, state, impl)
     if current.shape[0] == 0:
         return current, AdLIFState(u0, w0, z0)
-    if impl == "numba" and not _native.supports(current):
-        impl = "torch"
     Z, U, W = _AdLIFScan.apply(
         current, u0, w0, z0, decay_mem, decay_adapt, a, b, recurrent_weight, p, impl
     )

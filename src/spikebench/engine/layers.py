@@ -72,7 +72,49 @@ def _scalar(value: float, like: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(value, dtype=like.dtype, device=like.device)
 
 
-class LIF(nn.Module):
+def _norse_decays(p, like: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The ``tau_syn_inv``, ``tau_mem_inv``, ``v_leak`` of Norse's parameter tuples."""
+    return dict(tau_syn_inv=_scalar(1.0 / p.tau_syn, like), tau_mem_inv=_scalar(1.0 / p.tau_mem, like),
+                v_leak=_scalar(p.v_leak, like))
+
+
+def _norse_loop(cell, x: torch.Tensor, s, project=None):
+    """Norse's cell called step by step (``project`` applied to each step's input first)."""
+    outputs = []
+    for t in range(x.shape[0]):
+        out, s = cell(project(x[t]) if project is not None else x[t], s)
+        outputs.append(out)
+    return torch.stack(outputs), s
+
+
+class _Layer(nn.Module):
+    """What every layer shares: ``linear``, the backend, ``forward`` and ``step_sequence``.
+
+    A subclass defines ``initial_state`` and ``_run(x, state, impl) -> (output, state)``.
+    """
+
+    def __init__(self, n_in: int, n_out: int, *, recurrent: bool, bias: bool, backend: str,
+                 allowed: tuple[str, ...] = BACKENDS) -> None:
+        super().__init__()
+        self.backend = _check_backend(backend, allowed)
+        self.n_in, self.n_out = n_in, n_out
+        self.linear = nn.Linear(n_in, n_out, bias=bias)
+        self.recurrent = nn.Linear(n_out, n_out, bias=False) if recurrent else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.step_sequence(x)[0]
+
+    def step_sequence(self, x: torch.Tensor, state=None):
+        """Run chunk ``x [T, B, n_in]`` from ``state`` (rest if None): ``(output, state)``."""
+        if state is None:
+            state = self.initial_state(x.shape[1], dtype=x.dtype, device=x.device)
+        return self._run(x, state, resolve_backend(self.backend, x.device))
+
+    def _recurrent_weight(self) -> torch.Tensor | None:
+        return self.recurrent.weight if self.recurrent is not None else None
+
+
+class LIF(_Layer):
     """Current-based LIF layer (Norse ``LIFCell`` dynamics), optionally recurrent.
 
     ``forward(x [T, B, n_in]) -> spikes [T, B, n_out]``. Owns ``linear``
@@ -100,12 +142,8 @@ class LIF(nn.Module):
         backend: str = "auto",
         detach_reset: bool | None = None,
     ) -> None:
-        super().__init__()
         check_surrogate(surrogate, alpha)
-        self.backend = _check_backend(backend)
-        self.n_in, self.n_out = n_in, n_out
-        self.linear = nn.Linear(n_in, n_out, bias=bias)
-        self.recurrent = nn.Linear(n_out, n_out, bias=False) if recurrent else None
+        super().__init__(n_in, n_out, recurrent=recurrent, bias=bias, backend=backend)
         self.p = LIFParams(
             tau_syn=float(tau_syn), tau_mem=float(tau_mem), v_th=float(v_th),
             v_reset=float(v_reset), v_leak=float(v_leak), dt=float(dt),
@@ -123,21 +161,11 @@ class LIF(nn.Module):
     def initial_state(self, batch: int, *, dtype=torch.float32, device=None) -> LIFState:
         return lif_initial_state(batch, self.n_out, self.p, dtype=dtype, device=device)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.step_sequence(x)[0]
-
-    def step_sequence(
-        self, x: torch.Tensor, state: LIFState | None = None
-    ) -> tuple[torch.Tensor, LIFState]:
-        """Run chunk ``x [T, B, n_in]`` from ``state`` (rest if None): ``(spikes, state)``."""
-        if state is None:
-            state = self.initial_state(x.shape[1], dtype=x.dtype, device=x.device)
-        impl = resolve_backend(self.backend, x.device)
+    def _run(self, x: torch.Tensor, state: LIFState, impl: str) -> tuple[torch.Tensor, LIFState]:
         if impl == "norse":
             return self._norse(x, state)
         current = project(x, self.linear, impl)  # [T, B, n_out], all steps at once
-        rec = self.recurrent.weight if self.recurrent is not None else None
-        z, _, new_state = lif_scan(current, state, self.p, rec, impl=impl)
+        z, _, new_state = lif_scan(current, state, self.p, self._recurrent_weight(), impl=impl)
         return z, new_state
 
     def _norse(self, x: torch.Tensor, state: LIFState) -> tuple[torch.Tensor, LIFState]:
@@ -148,38 +176,27 @@ class LIF(nn.Module):
         _warn_norse_surrogate(self.p.surrogate)
         p = self.p
         np_ = LIFParameters(
-            tau_syn_inv=_scalar(1.0 / p.tau_syn, x), tau_mem_inv=_scalar(1.0 / p.tau_mem, x),
-            v_leak=_scalar(p.v_leak, x), v_th=_scalar(p.v_th, x), v_reset=_scalar(p.v_reset, x),
+            **_norse_decays(p, x), v_th=_scalar(p.v_th, x), v_reset=_scalar(p.v_reset, x),
             method="super", alpha=_scalar(p.alpha, x),
         )
-        outputs = []
         if self.recurrent is None:
             cell = LIFCell(np_, dt=p.dt)
-            s = LIFFeedForwardState(v=state.v, i=state.i)
-            z = state.z
-            for t in range(x.shape[0]):
-                z, s = cell(self.linear(x[t]), s)
-                outputs.append(z)
-            new_state = LIFState(s.v, s.i, z)
-        else:
-            w_in = self.linear.weight
-            if self.linear.bias is not None:
-                # LIFRecurrentCell has no bias: append a constant-1 input carrying it.
-                w_in = torch.cat([w_in, self.linear.bias.unsqueeze(1)], dim=1)
-                x = torch.cat([x, x.new_ones(*x.shape[:-1], 1)], dim=-1)
-            cell = LIFRecurrentCell(
-                w_in.shape[1], self.n_out, np_, input_weights=w_in,
-                recurrent_weights=self.recurrent.weight, autapses=True, dt=p.dt,
-            )
-            s = NorseLIFState(z=state.z, v=state.v, i=state.i)
-            for t in range(x.shape[0]):
-                z, s = cell(x[t], s)
-                outputs.append(z)
-            new_state = LIFState(s.v, s.i, s.z)
-        return torch.stack(outputs), new_state
+            z, s = _norse_loop(cell, x, LIFFeedForwardState(v=state.v, i=state.i), self.linear)
+            return z, LIFState(s.v, s.i, z[-1])
+        w_in = self.linear.weight
+        if self.linear.bias is not None:
+            # LIFRecurrentCell has no bias: append a constant-1 input carrying it.
+            w_in = torch.cat([w_in, self.linear.bias.unsqueeze(1)], dim=1)
+            x = torch.cat([x, x.new_ones(*x.shape[:-1], 1)], dim=-1)
+        cell = LIFRecurrentCell(
+            w_in.shape[1], self.n_out, np_, input_weights=w_in,
+            recurrent_weights=self.recurrent.weight, autapses=True, dt=p.dt,
+        )
+        z, s = _norse_loop(cell, x, NorseLIFState(z=state.z, v=state.v, i=state.i))
+        return z, LIFState(s.v, s.i, s.z)
 
 
-class LI(nn.Module):
+class LI(_Layer):
     """Leaky-integrator readout (Norse ``LICell`` dynamics) with its own ``linear``.
 
     ``forward(x [T, B, n_in]) -> membrane [T, B, n_out]``. Equations:
@@ -198,10 +215,7 @@ class LI(nn.Module):
         dt: float = 1e-3,
         backend: str = "auto",
     ) -> None:
-        super().__init__()
-        self.backend = _check_backend(backend)
-        self.n_in, self.n_out = n_in, n_out
-        self.linear = nn.Linear(n_in, n_out, bias=bias)
+        super().__init__(n_in, n_out, recurrent=False, bias=bias, backend=backend)
         self.p = LIParams(tau_syn=float(tau_syn), tau_mem=float(tau_mem), v_leak=float(v_leak), dt=float(dt))
 
     def extra_repr(self) -> str:
@@ -211,16 +225,7 @@ class LI(nn.Module):
     def initial_state(self, batch: int, *, dtype=torch.float32, device=None) -> LIState:
         return li_initial_state(batch, self.n_out, self.p, dtype=dtype, device=device)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.step_sequence(x)[0]
-
-    def step_sequence(
-        self, x: torch.Tensor, state: LIState | None = None
-    ) -> tuple[torch.Tensor, LIState]:
-        """Run chunk ``x [T, B, n_in]`` from ``state`` (rest if None): ``(membrane, state)``."""
-        if state is None:
-            state = self.initial_state(x.shape[1], dtype=x.dtype, device=x.device)
-        impl = resolve_backend(self.backend, x.device)
+    def _run(self, x: torch.Tensor, state: LIState, impl: str) -> tuple[torch.Tensor, LIState]:
         if impl == "norse":
             return self._norse(x, state)
         return li_scan(project(x, self.linear, impl), state, self.p, impl=impl)
@@ -231,22 +236,12 @@ class LI(nn.Module):
         from norse.torch.module.leaky_integrator import LICell
 
         p = self.p
-        cell = LICell(
-            LIParameters(
-                tau_syn_inv=_scalar(1.0 / p.tau_syn, x), tau_mem_inv=_scalar(1.0 / p.tau_mem, x),
-                v_leak=_scalar(p.v_leak, x),
-            ),
-            dt=p.dt,
-        )
-        s = NorseLIState(v=state.v, i=state.i)
-        outputs = []
-        for t in range(x.shape[0]):
-            v, s = cell(self.linear(x[t]), s)
-            outputs.append(v)
-        return torch.stack(outputs), LIState(s.v, s.i)
+        cell = LICell(LIParameters(**_norse_decays(p, x)), dt=p.dt)
+        v, s = _norse_loop(cell, x, NorseLIState(v=state.v, i=state.i), self.linear)
+        return v, LIState(s.v, s.i)
 
 
-class AdLIF(nn.Module):
+class AdLIF(_Layer):
     """Adaptive LIF layer (Bittar & Garner 2022), optionally recurrent.
 
     ``forward(x [T, B, n_in]) -> spikes [T, B, n_out]``. Owns ``linear`` and, if
@@ -274,18 +269,16 @@ class AdLIF(nn.Module):
         alpha: float = 100.0,
         backend: str = "auto",
     ) -> None:
-        super().__init__()
         check_surrogate(surrogate, alpha)
-        self.backend = _check_backend(backend, ("auto", "torch"))
+        _check_backend(backend, ("auto", "torch"))
         for name, (lo, hi) in {"tau_mem": tau_mem, "tau_adapt": tau_adapt, "a_range": a_range,
                                "b_range": b_range}.items():
             if not lo <= hi:
                 raise ConfigError(f"AdLIF {name} must be (low, high) with low <= high, got {(lo, hi)}")
         if min(tau_mem) <= 0 or min(tau_adapt) <= 0 or dt <= 0:
             raise ConfigError("AdLIF time constants and dt must be > 0 seconds")
-        self.n_in, self.n_out = n_in, n_out
-        self.linear = nn.Linear(n_in, n_out, bias=bias)
-        self.recurrent = nn.Linear(n_out, n_out, bias=False) if recurrent else None
+        super().__init__(n_in, n_out, recurrent=recurrent, bias=bias, backend=backend,
+                         allowed=("auto", "torch"))
         self.dt = float(dt)
         self.p = AdLIFParams(v_th=float(v_th), surrogate=surrogate, alpha=float(alpha))
         self.limits = {
@@ -303,16 +296,7 @@ class AdLIF(nn.Module):
     def initial_state(self, batch: int, *, dtype=torch.float32, device=None) -> AdLIFState:
         return adlif_initial_state(batch, self.n_out, dtype=dtype, device=device)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.step_sequence(x)[0]
-
-    def step_sequence(
-        self, x: torch.Tensor, state: AdLIFState | None = None
-    ) -> tuple[torch.Tensor, AdLIFState]:
-        """Run chunk ``x [T, B, n_in]`` from ``state`` (rest if None): ``(spikes, state)``."""
-        if state is None:
-            state = self.initial_state(x.shape[1], dtype=x.dtype, device=x.device)
+    def _run(self, x: torch.Tensor, state: AdLIFState, impl: str) -> tuple[torch.Tensor, AdLIFState]:
         clamped = [getattr(self, name).clamp(lo, hi) for name, (lo, hi) in self.limits.items()]
-        rec = self.recurrent.weight if self.recurrent is not None else None
-        impl = resolve_backend(self.backend, x.device)
-        return adlif_scan(project(x, self.linear, impl), state, *clamped, self.p, rec, impl=impl)
+        current = project(x, self.linear, impl)
+        return adlif_scan(current, state, *clamped, self.p, self._recurrent_weight(), impl=impl)

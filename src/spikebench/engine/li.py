@@ -23,23 +23,19 @@ from typing import NamedTuple
 
 import torch
 
-from spikebench.engine import _native
+from spikebench.engine.lif import LIFParams, lif_initial_state, scan_inputs
+
 
 class LIParams(NamedTuple):
-    """LI constants in seconds; defaults equal Norse's ``LIParameters``."""
+    """LI constants in seconds; defaults equal Norse's ``LIParameters``; ``a_mem``, ``a_syn`` as LIF's."""
 
     tau_syn: float = 5e-3
     tau_mem: float = 1e-2
     v_leak: float = 0.0
     dt: float = 1e-3
 
-    @property
-    def a_mem(self) -> float:
-        return self.dt * (1.0 / self.tau_mem)
-
-    @property
-    def a_syn(self) -> float:
-        return self.dt * (1.0 / self.tau_syn)
+    a_mem = LIFParams.a_mem
+    a_syn = LIFParams.a_syn
 
 
 class LIState(NamedTuple):
@@ -52,11 +48,9 @@ class LIState(NamedTuple):
 def li_initial_state(
     batch: int, n: int, p: LIParams, *, dtype: torch.dtype, device: torch.device | str | None = None
 ) -> LIState:
-    """Resting state ``v = v_leak``, ``i = 0`` (as Norse's ``LICell``)."""
-    return LIState(
-        v=torch.full((batch, n), float(p.v_leak), dtype=dtype, device=device),
-        i=torch.zeros(batch, n, dtype=dtype, device=device),
-    )
+    """Resting state ``v = v_leak``, ``i = 0`` (as Norse's ``LICell``): LIF's without ``z``."""
+    v, i, _ = lif_initial_state(batch, n, p, dtype=dtype, device=device)
+    return LIState(v, i)
 
 
 def _torch_forward(current, v, i, p: LIParams):
@@ -116,15 +110,8 @@ def li_scan(
     current: torch.Tensor, state: LIState, p: LIParams, *, impl: str = "torch"
 ) -> tuple[torch.Tensor, LIState]:
     """Run the LI equations over ``current [T, B, N]``; returns ``(membrane [T, B, N], final state)``."""
-    if impl not in ("torch", "numba"):
-        raise ValueError(f"impl must be 'torch' or 'numba', got {impl!r}")
-    if current.dim() != 3:
-        raise ValueError(f"current must be [T, B, N], got shape {tuple(current.shape)}")
-    current = current.contiguous()
-    v0, i0 = (s.to(current.dtype).expand_as(current[0]).contiguous() for s in state)
+    current, (v0, i0), impl = scan_inputs(current, state, impl)
     if current.shape[0] == 0:
         return current, LIState(v0, i0)
-    if impl == "numba" and not _native.supports(current):
-        impl = "torch"
     V, i_last = _LIScan.apply(current, v0, i0, p, impl)
     return V, LIState(V[-1], i_last)

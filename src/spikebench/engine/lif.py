@@ -147,6 +147,25 @@ def _torch_backward(
 _IMPLEMENTATIONS = ("torch", "numba")
 
 
+def scan_inputs(
+    current: torch.Tensor, state: tuple[torch.Tensor, ...], impl: str
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], str]:
+    """The checks every scan (LIF, LI, AdLIF) makes first.
+
+    Returns ``current [T, B, N]`` made contiguous, the state tensors as ``[B, N]`` in its
+    dtype, and the implementation to run (``"torch"`` where numba cannot take the tensor).
+    """
+    if impl not in _IMPLEMENTATIONS:
+        raise ValueError(f"impl must be one of {_IMPLEMENTATIONS}, got {impl!r}")
+    if current.dim() != 3:
+        raise ValueError(f"current must be [T, B, N], got shape {tuple(current.shape)}")
+    current = current.contiguous()
+    state = tuple(s.to(current.dtype).expand_as(current[0]).contiguous() for s in state)
+    if impl == "numba" and not _native.supports(current):
+        impl = "torch"
+    return current, state, impl
+
+
 class _LIFScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, v0, i0, z0, rec, p, impl):  # type: ignore[override]
@@ -223,17 +242,9 @@ def lif_scan(
     ``recurrent_weight``.
     """
     check_surrogate(p.surrogate, p.alpha)
-    if impl not in _IMPLEMENTATIONS:
-        raise ValueError(f"impl must be one of {_IMPLEMENTATIONS}, got {impl!r}")
-    if current.dim() != 3:
-        raise ValueError(f"current must be [T, B, N], got shape {tuple(current.shape)}")
-    current = current.contiguous()
-    dtype = current.dtype
-    v0, i0, z0 = (s.to(dtype).expand_as(current[0]).contiguous() for s in state)
+    current, (v0, i0, z0), impl = scan_inputs(current, state, impl)
     if current.shape[0] == 0:
         return current, (current if membrane else None), LIFState(v0, i0, z0)
-    if impl == "numba" and not _native.supports(current):
-        impl = "torch"
     Z, U, i_last = _LIFScan.apply(current, v0, i0, z0, recurrent_weight, p, impl)
     V = reset_membrane(Z, U, p) if membrane else None
     v_last = V[-1] if V is not None else reset_membrane(Z[-1], U[-1], p)
