@@ -191,10 +191,10 @@ def train_model(
                             latency_samples=inf.latency_samples, device=device)
     wall += time.perf_counter() - t0
     cap = inf.max_batches or None  # the inference cap bounds these passes too
-    efficiency = measure_efficiency(model, data.test.batches(spec.batch_size, device=device),
+    efficiency = measure_efficiency(model, data.test.batches(inf.batch_size, device=device),
                                     bin_dt=cfg.data.dt, max_batches=cap)
     try:
-        streaming = evaluate_streaming(model, data.test.batches(spec.batch_size, device=device),
+        streaming = evaluate_streaming(model, data.test.batches(inf.batch_size, device=device),
                                        bin_dt=cfg.data.dt, max_batches=cap)
     except ConfigError:  # not a chain of spiking layers (ANN, CNN, hybrid)
         streaming = None
