@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "spoken-digits set) and write RUN_DIR/results.json and the report.",
     )
     p.add_argument("--experiment", default="seed", metavar="NAME|PATH.toml",
-                   help="experiment name under configs/ or a TOML file (default: seed)")
+                   help="a named experiment (shipped in spikebench/configs/) or a TOML file (default: seed)")
     p.add_argument("--dataset", metavar="digits|shd|ssc|DIR",
                    help="data set (default: the experiment's, digits for seed); DIR holds "
                         "<name>_train.h5 and <name>_test.h5")

@@ -1,8 +1,11 @@
 """Experiments as typed, frozen configs loaded from TOML files.
 
-An experiment file (``configs/<name>.toml``) is validated into :class:`ExperimentConfig`
-before anything runs: an unknown key, a value of the wrong type or an out-of-range value
-is a :class:`~spikebench.errors.ConfigError` naming the key. ``--set key=value``
+A named experiment is a TOML file shipped inside the package (``spikebench/configs/<name>.toml``,
+in the source tree ``src/spikebench/configs/``) and read through :mod:`importlib.resources`,
+so names work from an installed wheel as from a checkout; any other ``.toml`` path is read
+as is. The file is validated into :class:`ExperimentConfig` before anything runs: an
+unknown key, a value of the wrong type or an out-of-range value is a
+:class:`~spikebench.errors.ConfigError` naming the key. ``--set key=value``
 overrides use dotted keys into the same structure, with models addressed by name::
 
     seed=3                      data.dt=0.005             inference.batch_size=64
@@ -17,10 +20,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib.resources
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +33,18 @@ import tomli_w
 
 from spikebench.errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
+CONFIG_PACKAGE = "spikebench"
+CONFIG_SUBDIR = "configs"
+
+
+def _config_dir() -> Traversable:
+    return importlib.resources.files(CONFIG_PACKAGE) / CONFIG_SUBDIR
+
+
+def list_experiments() -> list[str]:
+    """Names of the experiments shipped with the package (``seed``, ``sota``, ...), sorted."""
+    return sorted(entry.name[:-len(".toml")] for entry in _config_dir().iterdir()
+                  if entry.name.endswith(".toml") and entry.is_file())
 
 
 @dataclass(frozen=True)
@@ -335,19 +351,18 @@ def config_from_dict(raw: dict[str, Any], source: str = "experiment") -> Experim
     return cfg
 
 
-def resolve_experiment_path(experiment: str) -> Path:
-    """``seed`` -> ``configs/seed.toml``; a path to a ``.toml`` file is used as is."""
+def resolve_experiment_path(experiment: str) -> Path | Traversable:
+    """``seed`` -> the package's ``configs/seed.toml``; a path to a ``.toml`` file is used as is."""
     path = Path(experiment)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise ConfigError(f"{path}: experiment file not found")
         return path
-    path = CONFIG_DIR / f"{experiment}.toml"
-    if not path.is_file():
-        known = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
-        raise ConfigError(f"unknown experiment {experiment!r}; known: {', '.join(known) or '(none)'}"
-                          " (or give a path to a .toml file)")
-    return path
+    resource = _config_dir() / f"{experiment}.toml"
+    if "/" in experiment or "\\" in experiment or not resource.is_file():
+        raise ConfigError(f"unknown experiment {experiment!r}; known: "
+                          f"{', '.join(list_experiments()) or '(none)'} (or give a path to a .toml file)")
+    return resource
 
 
 def load_experiment(experiment: str, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:

@@ -17,7 +17,7 @@ input projections / the readout projection (1 = the study's ``nn.Linear`` init).
 ``engine="norse"`` train the same model (same logits and gradients); the engine's own
 ``"superspike"`` honours ``alpha`` (100: narrow) and cannot run on the Norse engine.
 
-Choice for the study's SNN on the digits set (``configs/seed.toml``: ``readout = "mean"``,
+Choice for the study's SNN on the digits set (``spikebench/configs/seed.toml``: ``readout = "mean"``,
 ``surrogate = "norse-superspike"``), selected on validation accuracy only (4 held-out
 speakers, 400 samples; the test file is never read), study settings fixed (hidden 128,
 Adam lr 1e-3, batch 128, 5 epochs), final-epoch val accuracy, from

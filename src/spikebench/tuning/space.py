@@ -139,7 +139,8 @@ def parse_search(cfg: ExperimentConfig, source: str = "experiment") -> SearchSpe
     where = f"{source}: search"
     if not raw:
         raise ConfigError(f"{source}: the experiment has no [search] table; add one with "
-                          "model = \"NAME\" and a [search.space] (see configs/tune_snn.toml)")
+                          "model = \"NAME\" and a [search.space]"
+                          " (see spikebench/configs/tune_snn.toml)")
     unknown = sorted(set(raw) - {"model", "pruner", "startup_trials", "space"})
     if unknown:
         raise ConfigError(f"{where}: unknown key {', '.join(unknown)}; valid: model, pruner, "
