@@ -4,6 +4,9 @@ The model is rebuilt from its checkpoint (``RUN_DIR/checkpoints/<name>.pt``: the
 ``create_model`` arguments and the final weights) and written by
 :func:`spikebench.export.nir.export_nir` with the run's bin width
 (``results.json`` -> ``dataset.bin.dt``), so the time constants are in real seconds.
+LIF stacks with batch norm (``rsnn``, the ``sota`` rows) export with the norm folded into
+the projection weights; models NIR cannot express (adaptive LIF, learned delays, CNN,
+ANN) are a one-line error naming the model and the layer.
 """
 
 from __future__ import annotations

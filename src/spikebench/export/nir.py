@@ -8,9 +8,19 @@ snnTorch and Norse. :func:`snn_to_nir` maps spikebench's engine layers onto NIR 
   the cycle ``lif -> w_rec -> lif``, the structure snnTorch's importer parses and
   nirtorch executes with the recurrent input delayed by one step (``z[t-1]``), as the
   engine does.
+* A batch-normalised projection (:class:`~spikebench.models.rsnn.NormLinear`, the ``rsnn``
+  and ``sota`` LIF stacks) is folded into that ``Affine``: at inference the norm is the
+  fixed per-neuron map ``y -> gamma (y - mean) / sqrt(var + eps) + beta`` over the
+  running statistics, so with ``s = gamma / sqrt(var + eps)``: ``W' = diag(s) W`` and
+  ``b' = s (b - mean) + beta`` (computed in float64, stored in float32). The export is
+  of the inference model whatever the module's train/eval mode. The norm covers only the
+  input projection; the recurrent weights ``w_rec`` are exported as they are.
 * ``LI`` readout -> ``Affine`` then ``CubaLI`` (the membrane is the output).
-* ``Dropout`` / ``Identity`` are dropped (identity at inference). Anything else (an
-  adaptive LIF, a convolution, a ReLU) has no faithful NIR node here and is an error.
+* ``Dropout`` / ``Identity`` are dropped (identity at inference). Anything else is an
+  error rather than a silently different graph: an adaptive LIF (NIR 1.0 defines no
+  neuron with an adaptation current), learned per-synapse delays (``DelayedLinear``;
+  NIR's ``Delay`` node delays whole channels), any other projection type, a convolution,
+  a ReLU.
 
 Time: NIR's equations are continuous, in seconds. The model runs one engine step per time
 bin: a layer with integration step ``dt`` and time constant ``tau`` decays by
@@ -27,8 +37,9 @@ real-time ``tau_syn'``; equal to ``tau_syn / dt``) it equals ``j_t``, and the me
 equation with ``r = 1`` equals ``u_t``. This is exactly how Norse's ``from_nir`` steps a
 ``CubaLIF`` (``tests/test_nir.py`` checks identical spikes after a round trip).
 
-How the readout becomes class scores (``max``/``mean``/``last`` over time of the
-membrane) is not a NIR node; it is in the metadata as ``spikebench_readout``.
+How the readout becomes class scores (``max``/``mean``/``softmax_mean`` over time of
+the membrane, times a constant ``readout_scale`` when the model has one) is not a NIR
+node; it is in the metadata as ``spikebench_readout`` (and ``spikebench_readout_scale``).
 
 The graph is built by walking the model's layers rather than by ``nirtorch``'s tracer:
 spikebench's layers loop over time inside ``forward``, which ``torch.fx`` cannot trace.
@@ -70,18 +81,49 @@ def spiking_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     for name, layer in chain[:-1]:
         if not isinstance(layer, LIF):
             raise ConfigError(
-                f"NIR export: layer {name!r} ({type(layer).__name__}) has no NIR node "
-                "(NIR has no adaptive LIF); only LIF layers and an LI readout can be exported"
+                f"NIR export: layer {name!r} ({type(layer).__name__}) is an adaptive LIF, which "
+                "NIR cannot express (it defines no neuron with an adaptation current); only LIF "
+                "layers and an LI readout can be exported"
             )
+    for name, layer in chain:
+        _check_projection(f"{name}.linear", layer.linear)
     return chain
 
 
+def _check_projection(name: str, linear: nn.Module) -> None:
+    from spikebench.models.rsnn import NormLinear
+
+    if type(linear) is nn.Linear:
+        return
+    if type(linear) is NormLinear:
+        norm = linear.norm
+        if type(norm) is not nn.BatchNorm1d or norm.running_mean is None or norm.running_var is None:
+            raise ConfigError(f"NIR export: {name}: the batch norm keeps no running statistics, "
+                              "so it has no fixed inference map to fold into the weights")
+        return
+    what = ("learned per-synapse delays, which NIR cannot express (its Delay node delays whole "
+            "channels)" if hasattr(linear, "delay") else "a projection NIR export does not know")
+    raise ConfigError(f"NIR export: {name} ({type(linear).__name__}) has {what}; only nn.Linear "
+                      "and batch-normalised NormLinear projections can be exported")
+
+
 def _affine(linear: nn.Linear) -> Any:
+    """The projection as a NIR node, a batch norm folded in (module docstring)."""
     import nir
 
-    if linear.bias is None:
-        return nir.Linear(weight=_np(linear.weight))
-    return nir.Affine(weight=_np(linear.weight), bias=_np(linear.bias))
+    norm = getattr(linear, "norm", None)
+    if norm is None:
+        if linear.bias is None:
+            return nir.Linear(weight=_np(linear.weight))
+        return nir.Affine(weight=_np(linear.weight), bias=_np(linear.bias))
+    f64 = dict(dtype=torch.float64)
+    w = linear.weight.detach().to(**f64)  # [n_out, n_in]
+    b = linear.bias.detach().to(**f64) if linear.bias is not None else torch.zeros(w.shape[0], **f64)
+    gamma = norm.weight.detach().to(**f64) if norm.weight is not None else torch.ones_like(b)
+    beta = norm.bias.detach().to(**f64) if norm.bias is not None else torch.zeros_like(b)
+    scale = gamma / torch.sqrt(norm.running_var.detach().to(**f64) + norm.eps)  # [n_out]
+    shift = beta + scale * (b - norm.running_mean.detach().to(**f64))
+    return nir.Affine(weight=_np(scale[:, None] * w), bias=_np(shift))
 
 
 def _real_time(tau: float, p: Any, bin_dt: float) -> float:
@@ -163,6 +205,7 @@ def snn_to_nir(model: nn.Module, *, bin_dt: float, metadata: dict[str, Any] | No
     meta = {
         "spikebench_bin_dt": float(bin_dt),
         "spikebench_readout": str(getattr(model, "readout", "max")),
+        "spikebench_readout_scale": float(getattr(model, "readout_scale", 1.0)),
         "spikebench_input": "binned spike counts, one value per bin; simulate with dt = bin_dt",
     }
     meta.update(metadata or {})
