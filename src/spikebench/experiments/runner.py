@@ -146,7 +146,8 @@ def train_model(
         stats = distributed.gather_epoch(train_one_epoch(
             net,
             distributed.shard(augment_batches(data.train.batches(
-                spec.batch_size, shuffle=True, generator=generator, device=device), augment),
+                spec.batch_size, shuffle=True, generator=generator, device=device), augment,
+                n_classes=data.n_classes),
                 train=True),
             optimizer, device=device, on_batch=progress.batch,
         ))

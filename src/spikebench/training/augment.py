@@ -22,9 +22,24 @@ event_drop = 0.1}``; all are off by default. Each, with its source:
 ``noise`` (float, events per bin per channel)
     add Poisson background events at this mean rate: robustness to spurious spikes,
     as in tonic's ``UniformNoise``.
+``mixup`` (float, Beta concentration; 0: off)
+    mixup (Zhang, Cisse, Dauphin & Lopez-Paz 2018, ICLR, "mixup: Beyond empirical risk
+    minimization"): the batch is blended with a shuffled copy of itself,
+    ``x' = lam x + (1 - lam) x[perm]``, one ``lam ~ Beta(mixup, mixup)`` per batch (as in
+    the paper and timm's ``Mixup``), and the labels the same way. Frames then hold
+    fractional counts.
+``cutmix`` (float, Beta concentration; 0: off)
+    CutMix (Yun et al. 2019, ICCV) along time, the axis an utterance's content runs
+    along (the 1-D analogue of the paper's box): a window of ``round((1 - lam) T)``
+    bins at a random start is pasted from the shuffled copy, ``lam ~ Beta(cutmix,
+    cutmix)``, and the labels are mixed by the fraction of bins actually kept. With both
+    ``mixup`` and ``cutmix`` set, each batch uses one of them, chosen with probability
+    1/2 (timm's ``switch_prob``).
 
-Mixup/cutmix need soft targets, which the training loop's hard-label accuracy does not
-take; they are not offered.
+Mixup and cutmix run after the per-sample augmentations and turn the labels into class
+probabilities ``[B, K]`` (float32; rows sum to 1), which the training loop's
+cross-entropy takes as soft targets (``lam CE(y) + (1 - lam) CE(y[perm])``, the papers'
+loss); so :func:`augment_batches` needs ``n_classes`` for them.
 """
 
 from __future__ import annotations
@@ -46,10 +61,16 @@ class Augment:
     channel_shift: int = 0
     event_drop: float = 0.0
     noise: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
 
     @property
     def active(self) -> bool:
         return any(getattr(self, f.name) for f in fields(self))
+
+    @property
+    def mixes(self) -> bool:
+        return bool(self.mixup or self.cutmix)
 
 
 def parse_augment(table: dict[str, Any], where: str = "augment") -> Augment:
@@ -69,8 +90,8 @@ def parse_augment(table: dict[str, Any], where: str = "augment") -> Augment:
             value = int(value)
         elif key == "event_drop" and not 0.0 <= value < 1.0:
             raise ConfigError(f"{where}.event_drop: a probability in [0, 1), got {value!r}")
-        elif key == "noise" and value < 0:
-            raise ConfigError(f"{where}.noise: a rate >= 0, got {value!r}")
+        elif key in ("noise", "mixup", "cutmix") and value < 0:
+            raise ConfigError(f"{where}.{key}: expected a number >= 0, got {value!r}")
         out[key] = value
     return Augment(**out)
 
@@ -105,8 +126,38 @@ def augment_frames(x: torch.Tensor, aug: Augment) -> torch.Tensor:
     return x
 
 
-def augment_batches(batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-                    aug: Augment) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """``batches`` with :func:`augment_frames` applied to each ``x`` (labels unchanged)."""
+def mix_batch(x: torch.Tensor, y: torch.Tensor, aug: Augment,
+              n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup or cutmix of frames ``x [T, B, C]`` with labels ``y`` (int64 ``[B]``).
+
+    Returns the mixed frames and soft targets float32 ``[B, n_classes]`` (module docstring).
+    """
+    use_cutmix = bool(aug.cutmix) and (not aug.mixup or bool(torch.rand(()) < 0.5))
+    conc = aug.cutmix if use_cutmix else aug.mixup
+    lam = float(torch.distributions.Beta(conc, conc).sample())
+    perm = torch.randperm(x.shape[1]).to(x.device)
+    if use_cutmix:
+        t = x.shape[0]
+        width = round((1.0 - lam) * t)
+        start = int(torch.randint(0, t - width + 1, ()))
+        x = x.clone()
+        x[start:start + width] = x[start:start + width, perm]
+        lam = 1.0 - width / t
+    else:
+        x = lam * x + (1.0 - lam) * x[:, perm]
+    onehot = torch.nn.functional.one_hot(y, n_classes).to(torch.float32)
+    return x, lam * onehot + (1.0 - lam) * onehot[perm]
+
+
+def augment_batches(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], aug: Augment, *,
+                    n_classes: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``batches`` with :func:`augment_frames` applied to each ``x``; with mixup or cutmix
+    also :func:`mix_batch`, whose soft targets ``[B, n_classes]`` replace the labels."""
+    if aug.mixes and n_classes is None:
+        raise ValueError("mixup/cutmix need n_classes for their soft targets")
     for x, y in batches:
-        yield (augment_frames(x, aug) if aug.active else x), y
+        if aug.active:
+            x = augment_frames(x, aug)
+        if aug.mixes:
+            x, y = mix_batch(x, y, aug, n_classes)
+        yield x, y

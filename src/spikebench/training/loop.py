@@ -75,7 +75,11 @@ def train_one_epoch(
     device: torch.device | str | None = None,
     on_batch: Callable[[], None] | None = None,
 ) -> EpochStats:
-    """One pass over ``batches`` with cross-entropy loss; raises TrainingError on NaN loss."""
+    """One pass over ``batches`` with cross-entropy loss; raises TrainingError on NaN loss.
+
+    Labels are int64 ``[B]`` or, after mixup/cutmix (:mod:`spikebench.training.augment`),
+    class probabilities float ``[B, K]`` (soft targets; accuracy then counts the argmax).
+    """
     model.train()
     total_loss = torch.zeros((), dtype=torch.float64)
     correct = 0
@@ -94,7 +98,8 @@ def train_one_epoch(
         optimizer.step()
         n = y.shape[0]
         total_loss += loss.detach().double().cpu() * n
-        correct += int((logits.detach().argmax(1) == y).sum())
+        hard = y if y.ndim == 1 else y.argmax(1)
+        correct += int((logits.detach().argmax(1) == hard).sum())
         seen += n
         if on_batch is not None:
             on_batch()
