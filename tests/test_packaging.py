@@ -1,9 +1,10 @@
 """The built wheel ships every named experiment, and an install of it finds them by name.
 
 The wheel is built offline (``pip wheel --no-build-isolation``) from a copy of the source
-tree, so setuptools' ``build/`` folder never lands in the shared checkout. The wheel is
-pure Python, so unpacking it is installing it; a subprocess with the unpacked folder first
-on ``sys.path`` and its working directory outside the checkout then loads each experiment.
+tree, so setuptools' ``build/`` folder never lands in the shared checkout. It is installed
+with ``pip install --no-deps --target`` into a temporary folder; a subprocess with that
+folder first on ``sys.path`` and its working directory outside the checkout then loads
+each experiment, and the installed ``spikebench`` script reports an unknown one.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ print(json.dumps({"package": spikebench.__file__, "names": names, "loaded": load
 
 def test_installed_wheel_finds_experiments_through_the_package(wheel, tmp_path):
     site = tmp_path / "site"
-    zipfile.ZipFile(wheel).extractall(site)
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q",
+                           "--target", str(site), str(wheel)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
     env = {**os.environ, "PYTHONPATH": str(site)}
     done = subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -85,3 +88,8 @@ def test_installed_wheel_finds_experiments_through_the_package(wheel, tmp_path):
     rc, stderr = probe["cli"]
     assert rc == 1 and "unknown experiment 'nope'; known: hybrid, seed, sota" in stderr, stderr
     assert not (tmp_path / "run").exists()
+
+    script = subprocess.run([str(site / "bin" / "spikebench"), "run", "--experiment", "nope"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert script.returncode == 1, script.stderr
+    assert script.stderr == stderr
