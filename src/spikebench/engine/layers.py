@@ -25,6 +25,7 @@ import logging
 import torch
 from torch import nn
 
+from spikebench.engine import fused
 from spikebench.engine._native.projection import project
 from spikebench.engine.adlif import AdLIFParams, AdLIFState, adlif_initial_state, adlif_scan
 from spikebench.engine.li import LIParams, LIState, li_initial_state, li_scan
@@ -164,6 +165,8 @@ class LIF(_Layer):
     def _run(self, x: torch.Tensor, state: LIFState, impl: str) -> tuple[torch.Tensor, LIFState]:
         if impl == "norse":
             return self._norse(x, state)
+        if fused.applies(x, self.linear, impl):
+            return fused.lif_layer(x, state, self.p, self.linear, self.recurrent)
         current = project(x, self.linear, impl)  # [T, B, n_out], all steps at once
         z, _, new_state = lif_scan(current, state, self.p, self._recurrent_weight(), impl=impl)
         return z, new_state
@@ -228,6 +231,8 @@ class LI(_Layer):
     def _run(self, x: torch.Tensor, state: LIState, impl: str) -> tuple[torch.Tensor, LIState]:
         if impl == "norse":
             return self._norse(x, state)
+        if fused.applies(x, self.linear, impl):
+            return fused.li_layer(x, state, self.p, self.linear)
         return li_scan(project(x, self.linear, impl), state, self.p, impl=impl)
 
     def _norse(self, x: torch.Tensor, state: LIState) -> tuple[torch.Tensor, LIState]:

@@ -93,17 +93,20 @@ class _LIScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gv_out, gi_last):  # type: ignore[override]
-        p = ctx.p
-        if gv_out is None:
-            gv_out = gi_last.new_zeros(ctx.shape)
-        gi = gi_last if gi_last is not None else torch.zeros_like(gv_out[0])
-        if ctx.impl == "numba":
-            from spikebench.engine._native import numba_kernels
-
-            g_current, gv0, gi0 = numba_kernels.li_backward(gv_out.contiguous(), gi.contiguous(), p)
-        else:
-            g_current, gv0, gi0 = _torch_backward(gv_out, gi, p)
+        g_current, gv0, gi0 = scan_backward(gv_out, gi_last, ctx.shape, ctx.p, ctx.impl)
         return g_current, gv0, gi0, None, None
+
+
+def scan_backward(gv_out, gi_last, shape, p: LIParams, impl: str):
+    """The LI scan's backward pass: ``dL/dI [T, B, N]`` and the adjoints of the initial ``v``, ``i``."""
+    if gv_out is None:
+        gv_out = gi_last.new_zeros(shape)
+    gi = gi_last if gi_last is not None else torch.zeros_like(gv_out[0])
+    if impl == "numba":
+        from spikebench.engine._native import numba_kernels
+
+        return numba_kernels.li_backward(gv_out.contiguous(), gi.contiguous(), p)
+    return _torch_backward(gv_out, gi, p)
 
 
 def li_scan(

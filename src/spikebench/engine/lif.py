@@ -187,29 +187,43 @@ class _LIFScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gz_out, gu_out, gi_last):  # type: ignore[override]
         U, z0, rec, Z = ctx.saved_tensors
-        rec = rec if ctx.has_rec else None
-        p = ctx.p
-        gi = gi_last if gi_last is not None else torch.zeros_like(U[0])
-        if gz_out is not None and not gz_out.is_contiguous():
-            gz_out = gz_out.contiguous()
-        if gu_out is not None and not gu_out.is_contiguous():
-            gu_out = gu_out.contiguous()
-        if ctx.impl == "numba":
-            from spikebench.engine._native import numba_kernels
-
-            if rec is None:
-                g_current, gv0, gi0 = numba_kernels.lif_backward(U, gz_out, gu_out, gi, p)
-                gz0 = None
-            else:
-                g_current, gv0, gi0, gz0 = numba_kernels.lif_rec_backward(U, gz_out, gu_out, gi, rec, p)
-        else:
-            g_current, gv0, gi0, gz0 = _torch_backward(U, gz_out, gu_out, gi, rec, p)
-        g_rec = None
-        if rec is not None and ctx.needs_input_grad[4]:
-            z_prev = torch.cat([z0.unsqueeze(0), Z[:-1]])  # [T, B, N]
-            n = U.shape[-1]
-            g_rec = g_current.reshape(-1, n).t() @ z_prev.reshape(-1, n)
+        g_current, gv0, gi0, gz0, g_rec = scan_backward(
+            U, Z, z0, rec if ctx.has_rec else None, gz_out, gu_out, gi_last, ctx.p, ctx.impl,
+            ctx.needs_input_grad[4])
         return g_current, gv0, gi0, gz0, g_rec, None, None
+
+
+def scan_backward(
+    U: torch.Tensor, Z: torch.Tensor, z0: torch.Tensor, rec: torch.Tensor | None,
+    gz_out: torch.Tensor | None, gu_out: torch.Tensor | None, gi_last: torch.Tensor | None,
+    p: LIFParams, impl: str, need_g_rec: bool,
+):
+    """The scan's backward pass from its saved ``U``, ``Z`` and initial spikes ``z0``.
+
+    Returns ``dL/dI [T, B, N]``, the adjoints of the initial ``v``, ``i``, ``z`` (``z``:
+    None unless recurrent) and ``dL/dR`` (None unless ``need_g_rec``).
+    """
+    gi = gi_last if gi_last is not None else torch.zeros_like(U[0])
+    if gz_out is not None and not gz_out.is_contiguous():
+        gz_out = gz_out.contiguous()
+    if gu_out is not None and not gu_out.is_contiguous():
+        gu_out = gu_out.contiguous()
+    if impl == "numba":
+        from spikebench.engine._native import numba_kernels
+
+        if rec is None:
+            g_current, gv0, gi0 = numba_kernels.lif_backward(U, gz_out, gu_out, gi, p)
+            gz0 = None
+        else:
+            g_current, gv0, gi0, gz0 = numba_kernels.lif_rec_backward(U, gz_out, gu_out, gi, rec, p)
+    else:
+        g_current, gv0, gi0, gz0 = _torch_backward(U, gz_out, gu_out, gi, rec, p)
+    g_rec = None
+    if rec is not None and need_g_rec:
+        z_prev = torch.cat([z0.unsqueeze(0), Z[:-1]])  # [T, B, N]
+        n = U.shape[-1]
+        g_rec = g_current.reshape(-1, n).t() @ z_prev.reshape(-1, n)
+    return g_current, gv0, gi0, gz0, g_rec
 
 
 def reset_membrane(z: torch.Tensor, u: torch.Tensor, p: LIFParams) -> torch.Tensor:
