@@ -26,8 +26,9 @@ matmul throughput compares the engine's achieved FLOP/s with a float32 GEMM of t
 layer's shape ``[T*B, 700] x [700, H]`` timed in this process.
 
 Run: ``.venv/bin/python benchmarks/engine_bench.py [--rounds 5] [--net ff,rec]``;
-``--projection`` instead times the dense and the sparse input projection by input
-density (the crossover sets ``SPARSE_MAX_DENSITY`` in ``engine/_native/projection.py``).
+``--projection`` instead times the first layer with its input taken as dense (BLAS) or
+sparse (the fused gather kernel) by input density (the crossover sets
+``SPARSE_MAX_DENSITY`` in ``engine/fused.py``).
 """
 
 from __future__ import annotations
@@ -220,33 +221,51 @@ def bench(net, rounds, steps_per_round):
 
 
 def projection_crossover(reps=5):
-    """Dense GEMM vs the sparse gather/scatter of the first layer's projection, by density."""
-    from spikebench.engine._native import numba_kernels as nk
+    """The first LIF layer (700 -> 128) with its input taken as sparse (fused gather kernel)
+    or dense (BLAS product, then the fused scan), by input density: training (forward +
+    backward) and inference. The crossover sets ``SPARSE_MAX_DENSITY`` in
+    ``spikebench/engine/fused.py``."""
+    from spikebench.engine import fused
+    from spikebench.engine.layers import LIF
 
-    def median_ms(fn):
+    def best_ms(fn):
         fn()
         times = []
         for _ in range(reps):
             t0 = time.perf_counter()
             fn()
             times.append(time.perf_counter() - t0)
-        return statistics.median(times) * 1e3
+        return min(times) * 1e3
 
     g = torch.Generator().manual_seed(0)
-    w, b = torch.randn(128, C, generator=g), torch.randn(128, generator=g)
-    grad = torch.randn(T * B, 128, generator=g)
-    print(f"\n== input projection [{T * B}, {C}] x [{C}, 128]: forward + weight gradient, ms")
-    print(f"{'density':>8s}{'dense':>9s}{'sparse':>9s}{'ratio':>8s}")
-    for density in (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3):
-        x = (torch.rand(T * B, C, generator=g) < density).float()
-        dense = median_ms(lambda: (nn.functional.linear(x, w, b), grad.t() @ x))
+    layer = build(lambda: SpikebenchNet([C, 128], False, "auto")).hidden[0]
+    default = fused.SPARSE_MAX_DENSITY
+    print(f"\n== LIF layer {C} -> 128, T={T}, B={B}: sparse (fused gather) vs dense (BLAS + fused scan), "
+          f"best of {reps}, ms")
+    print(f"{'density':>8s}{'train dense':>13s}{'sparse':>9s}{'ratio':>8s}{'infer dense':>13s}{'sparse':>9s}"
+          f"{'ratio':>8s}")
+    try:
+        for density in (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3):
+            x = (torch.rand(T, B, C, generator=g) < density).float()
+            probe = torch.randn(T, B, 128, generator=g)
 
-        def sparse():
-            csr = nk.nonzero_rows(x, 1.0)
-            nk.sparse_linear_forward(x, csr, w, b)
-            nk.sparse_linear_weight_grad(x, csr, grad)
-        sp = median_ms(sparse)
-        print(f"{density:8.2f}{dense:9.1f}{sp:9.1f}{dense / sp:7.1f}x")
+            def train():
+                layer.zero_grad(set_to_none=True)
+                (layer(x) * probe).sum().backward()
+
+            def infer():
+                with torch.inference_mode():
+                    layer(x)
+            row = []
+            for fn in (train, infer):
+                fused.SPARSE_MAX_DENSITY = 0.0
+                dense = best_ms(fn)
+                fused.SPARSE_MAX_DENSITY = 1.0
+                sparse = best_ms(fn)
+                row.append(f"{dense:13.1f}{sparse:9.1f}{dense / sparse:7.1f}x")
+            print(f"{density:8.2f}" + "".join(row))
+    finally:
+        fused.SPARSE_MAX_DENSITY = default
 
 
 def main():

@@ -137,22 +137,20 @@ class _FusedLIF(torch.autograd.Function):
         inputs, weight, U, Z, z0, rec = ctx.saved_tensors
         sparse, has_bias, _ = ctx.has
         need = ctx.needs_input_grad
-        g_wt = g_rec = gz0 = None
+        g_rec = gz0 = None
         if rec is not None:
             G, gv0, gi0, gz0, g_rec = lif_scan_backward(U, Z, z0, rec, gz_out, gu_out, gi_last, ctx.p,
                                                         "numba", need[3])
         else:
-            G, gv0, gi0, g_wt = _lif_backward(ctx.p, inputs, U, gz_out, gu_out, gi_last, ctx.masks,
-                                              wgrad=sparse and need[1])
+            G, gv0, gi0 = _lif_backward(ctx.p, U, gz_out, gu_out, gi_last)
         if not sparse:
             return G, None, None, g_rec, gv0, gi0, gz0, None, None
-        g_x, g_w, g_b = _projection_grads(need, inputs, weight, has_bias, G, ctx.masks, g_wt)
+        g_x, g_w, g_b = _projection_grads(need, inputs, weight, has_bias, G, ctx.masks)
         return g_x, g_w, g_b, g_rec, gv0, gi0, gz0, None, None
 
 
-def _lif_backward(p: LIFParams, inputs, U, gz_out, gu_out, gi_last, masks, *, wgrad: bool):
-    """Feed-forward LIF backward (and, with ``wgrad``, the weight gradient of the sparse
-    input) in one parallel kernel: ``(dL/dI, gv0, gi0, dL/dW^T or None)``."""
+def _lif_backward(p: LIFParams, U, gz_out, gu_out, gi_last):
+    """Feed-forward LIF backward, one batch element per thread: ``(dL/dI, gv0, gi0)``."""
     from spikebench.engine._native import fused_kernels
 
     T, B, H = U.shape
@@ -162,29 +160,25 @@ def _lif_backward(p: LIFParams, inputs, U, gz_out, gu_out, gi_last, masks, *, wg
     width = p.alpha if p.surrogate == "superspike" else 1.0  # norse-superspike ignores alpha
     G = torch.empty_like(U)
     gv0, gi0 = torch.empty(B, H, dtype=U.dtype), torch.empty(B, H, dtype=U.dtype)
-    shape = (fused_kernels._GRAD_CHUNKS, inputs.shape[2], H) if wgrad else (1, 1, 1)
-    parts = np.zeros(shape, _np(U).dtype)
     fused_kernels.lif_layer_bwd(
         _np(U), gz, gz_out is not None, gu, gu_out is not None, _np(gi),
         *_consts(U, p.a_mem, 1.0 - p.a_mem, 1.0 - p.a_syn, p.v_th, p.v_reset, width, 1.0),
-        p.detach_reset, _np(G), _np(gv0), _np(gi0), _np(inputs), masks, wgrad, parts)
-    return G, gv0, gi0, torch.from_numpy(parts).sum(0) if wgrad else None
+        p.detach_reset, _np(G), _np(gv0), _np(gi0))
+    return G, gv0, gi0
 
 
-def _projection_grads(need, x, weight, has_bias, G, masks, g_wt=None):
-    """Gradients of ``x``, the weight and the bias from ``G = dL/dI`` (the weight's summed
-    over the stored active inputs, unless ``g_wt`` = its transpose is given)."""
+def _projection_grads(need, x, weight, has_bias, G, masks):
+    """Gradients of ``x``, the weight (summed over the stored active inputs) and the bias
+    from ``G = dL/dI``."""
     from spikebench.engine._native import fused_kernels
 
     g_x = g_w = g_b = None
     if need[0]:
         g_x = G @ weight
     if need[1]:
-        if g_wt is None:
-            parts = np.zeros((fused_kernels._GRAD_CHUNKS, x.shape[2], G.shape[2]), _np(x).dtype)
-            fused_kernels.weight_grad(_np(x), _np(G.contiguous()), masks, parts)
-            g_wt = torch.from_numpy(parts).sum(0)
-        g_w = g_wt.t()
+        parts = np.zeros((fused_kernels._GRAD_CHUNKS, x.shape[2], G.shape[2]), _np(x).dtype)
+        fused_kernels.weight_grad(_np(x), _np(G.contiguous()), masks, parts)
+        g_w = torch.from_numpy(parts).sum(0).t()
     if has_bias and need[2]:
         g_b = G.sum((0, 1))
     return g_x, g_w, g_b

@@ -195,41 +195,23 @@ def weight_grad(X, G, masks, parts):  # pragma: no cover
 
 @njit(cache=True, nogil=True, parallel=True)
 def lif_layer_bwd(U, GZ, has_gz, GU, has_gu, gi_last, a_mem, keep_mem, keep_syn, v_th, v_reset,
-                  width, one, detach_reset, G, gv0, gi0, X, masks, wgrad, parts):  # pragma: no cover
+                  width, one, detach_reset, G, gv0, gi0):  # pragma: no cover
     """Backward pass of a feed-forward :func:`lif_layer_fwd`: the scan's adjoint recurrence
     (as ``numba_kernels._lif_bwd``) into ``G = dL/dI [T, B, H]`` and the initial-state
-    adjoints ``gv0``, ``gi0`` ``[B, H]``; with ``wgrad``, the weight gradient of the
-    sparse input in the same pass, while ``G[t, b]`` is in cache (``parts [K, C, H]``
-    zeroed, as :func:`weight_grad`). The batch is cut in ``_GRAD_CHUNKS`` slices."""
+    adjoints ``gv0``, ``gi0`` ``[B, H]``, one batch element per thread."""
     T, B, H = U.shape
-    C = X.shape[2]
-    K = _GRAD_CHUNKS
     zero = one - one
-    for k in prange(K):
-        idx = np.empty(C, np.int64)
-        gv = np.empty(H, U.dtype)
-        gi = np.empty(H, U.dtype)
-        for b in range(k * B // K, (k + 1) * B // K):
-            gv[:] = zero
-            gi[:] = gi_last[b]
-            for t in range(T - 1, -1, -1):
-                u = U[t, b]
-                g = G[t, b]
-                for h in range(H):
-                    gj, gv[h] = _lif_cell_bwd(
-                        u[h], gv[h], GZ[t, b, h] if has_gz else zero, GU[t, b, h] if has_gu else zero,
-                        has_gu, gi[h], a_mem, keep_mem, keep_syn, v_th, v_reset, width, one, detach_reset)
-                    g[h] = gj
-                    gi[h] = gj
-                if wgrad:
-                    row = X[t, b]
-                    acc = parts[k]
-                    n = _mask_indices(masks[t, b], idx)
-                    for q in range(n):
-                        c = idx[q]
-                        xv = row[c]
-                        a = acc[c]
-                        for h in range(H):
-                            a[h] += xv * g[h]
-            gv0[b] = gv
-            gi0[b] = gi
+    for b in prange(B):
+        gv = np.zeros(H, U.dtype)
+        gi = gi_last[b].copy()
+        for t in range(T - 1, -1, -1):
+            u = U[t, b]
+            g = G[t, b]
+            for h in range(H):
+                gj, gv[h] = _lif_cell_bwd(
+                    u[h], gv[h], GZ[t, b, h] if has_gz else zero, GU[t, b, h] if has_gu else zero,
+                    has_gu, gi[h], a_mem, keep_mem, keep_syn, v_th, v_reset, width, one, detach_reset)
+                g[h] = gj
+                gi[h] = gj
+        gv0[b] = gv
+        gi0[b] = gi
