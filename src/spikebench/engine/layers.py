@@ -1,14 +1,17 @@
 """Spiking layers: modules that own the weights and run a kernel over a whole sequence.
 
 Every layer takes and returns time-major tensors ``[T, B, N]`` (time steps, batch,
-neurons); time constants and ``dt`` are in seconds. The input projection
-``self.linear`` is applied to all ``T`` steps at once (one matrix product; on CPU, for
-mostly-zero spike input, a gather over the active inputs, see
-:mod:`spikebench.engine._native.projection`), then the neuron dynamics run as one fused
-scan (:mod:`~spikebench.engine.lif`, :mod:`~spikebench.engine.li` and
-:mod:`~spikebench.engine.adlif` hold the equations). ``step_sequence(x, state)`` runs a
-chunk (``T >= 1``) from a carried state and returns the new state, so streaming in
-chunks gives exactly the result of one call on the whole sequence.
+neurons); time constants and ``dt`` are in seconds. On CPU with the compiled loops, an
+``LIF`` or ``LI`` layer with a plain ``nn.Linear`` projection runs as one kernel that
+finds each step's active inputs, adds their weight rows and updates the neurons
+(:mod:`spikebench.engine.fused`). Otherwise the input projection ``self.linear`` is
+applied to all ``T`` steps at once (one matrix product; for mostly-zero spike input on
+CPU, a gather over the active inputs, see :mod:`spikebench.engine._native.projection`),
+then the neuron dynamics run as one fused scan (:mod:`~spikebench.engine.lif`,
+:mod:`~spikebench.engine.li` and :mod:`~spikebench.engine.adlif` hold the equations).
+``step_sequence(x, state)`` runs a chunk (``T >= 1``) from a carried state and returns
+the new state, so streaming in chunks gives exactly the result of one call on the whole
+sequence.
 
 Backends: ``"auto"`` (the fastest fused path for the tensor's device: on CPU the
 compiled numba loops and the sparse projection when numba works, else ``"torch"``),

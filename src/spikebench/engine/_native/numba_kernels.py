@@ -7,14 +7,18 @@ loop's. Arrays are viewed as ``[T, M]`` with ``M = B * N`` independent neurons; 
 runs over blocks of ``_BLOCK`` neurons so that the block's state stays in L1 cache and
 the inner loop over neurons vectorises.
 
-Why hand-written, and why serial (measured on this shared 2-core machine, load ~4,
-phase-1 layer: T=100, B=128, N=128, float32, forward / backward of the scan alone):
-PyTorch loop (8 tensor operations per step forward, ~12 backward) 21.6 / 20.7 ms; this
-loop on one thread 6.9 / 9.7 ms; the same loop with ``prange`` on 2 threads 32 / 20 ms,
-slower, because numba's threads compete with PyTorch's spinning OpenMP workers (and
-with the other processes). numba compiles in a few seconds on first use and is then
-loaded from its on-disk cache (``cache=True``) in ~1 s; building even a one-line C++
-extension with ``torch.utils.cpp_extension.load_inline`` took 92 s here (under load).
+Why hand-written (measured on this shared 2-core machine, load ~4, phase-1 layer: T=100,
+B=128, N=128, float32, forward / backward of the scan alone): PyTorch loop (8 tensor
+operations per step forward, ~12 backward) 21.6 / 20.7 ms; this loop on one thread
+6.9 / 9.7 ms. numba compiles in a few seconds on first use and is then loaded from its
+on-disk cache (``cache=True``) in ~1 s; building even a one-line C++ extension with
+``torch.utils.cpp_extension.load_inline`` took 92 s here (under load). These loops are
+serial over the ``B * N`` neurons; the LIF and LI layers of the engine mostly run the
+fused kernels of :mod:`~spikebench.engine._native.fused_kernels` instead (projection and
+scan in one pass, parallel over the batch). What remains here serves the layers those
+do not take (a projection other than a plain ``nn.Linear``, such as one followed by
+batch norm), the recurrent LIF and the LI backward passes, AdLIF, and the per-step
+cells the fused kernels share.
 
 The LIF, LI and AdLIF-forward equations are written once, per neuron and step
 (``_li_cell``, ``_lif_cell``, ...), and called by the block and the recurrent per-step

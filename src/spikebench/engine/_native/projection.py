@@ -12,10 +12,11 @@ Used only where it wins: CPU, the numba kernels available, at most
 ``SPARSE_MAX_DENSITY`` non-zero entries (estimated first on 1/16 of the rows; the
 dense product runs otherwise), and only for a plain ``nn.Linear``: a model that swaps
 in its own projection module (batch norm after the product, say) gets ``linear(x)``.
-``benchmarks/engine_bench.py --projection`` measures the crossover: under a load
-average of ~11 on the 2-core machine the sparse path won 3.3x at 1 % density, 2.3x at
-5 %, 1.2x at 10 % and lost from 15 % on; with the cores to itself the multi-threaded
-dense product gains, so the threshold is set at 10 %.
+LIF and LI layers with a plain ``nn.Linear`` do not come here: they run the fused
+projection-and-scan kernels of :mod:`spikebench.engine.fused`; this path serves AdLIF.
+Measured (load ~11 on the 2-core machine, projection forward + weight gradient): the
+sparse path won 3.3x at 1 % density, 2.3x at 5 %, 1.2x at 10 % and lost from 15 % on,
+so the threshold is 10 %.
 """
 
 from __future__ import annotations
