@@ -44,8 +44,8 @@ LAYERS = [
 def test_fused_layer_equals_the_torch_loop_with_every_gradient(cls, kw, density):
     fast, ref = pair(cls, kw)
     x = spikes(density)
-    assert fused.applies(x, fast.linear, "numba")
-    assert fused._mostly_zero(x) == (density < fused.SPARSE_MAX_DENSITY)
+    assert fused.applies(x, "numba")
+    assert fused._sparse_input(x, fast.linear) == (density < fused.SPARSE_MAX_DENSITY)
     g = torch.Generator().manual_seed(1)
     state = [s.clone().requires_grad_() for s in fast.initial_state(B, dtype=F64)]
     with torch.no_grad():
@@ -116,10 +116,35 @@ def test_chunks_carry_the_state_exactly():
     assert torch.equal(torch.cat([first, second]), whole)
 
 
-def test_a_layer_that_is_not_a_plain_linear_projection_is_not_fused():
-    layer = LIF(C, H)
-    assert fused.applies(spikes(0.05, dtype=torch.float32), layer.linear, "numba")
-    assert not fused.applies(spikes(0.05, dtype=torch.float32), layer.linear, "torch")
-    layer.linear = torch.nn.Sequential(torch.nn.Linear(C, H))
-    assert not fused.applies(spikes(0.05, dtype=torch.float32), layer.linear, "numba")
-    assert not fused.applies(torch.zeros(0, B, C), LIF(C, H).linear, "numba")
+def test_a_projection_that_is_not_a_plain_linear_feeds_its_output_to_the_kernel():
+    """Batch norm after the product (as the sota models): the kernel scans the module's output."""
+    fast, ref = pair(LIF, {})
+    for layer in (fast, ref):
+        layer.linear = torch.nn.Sequential(layer.linear, torch.nn.BatchNorm1d(H).to(F64))
+    ref.load_state_dict(fast.state_dict())
+
+    class TimeMajorNorm(torch.nn.Module):  # BatchNorm1d over the channels of [T, B, H]
+        def __init__(self, seq):
+            super().__init__()
+            self.seq = seq
+
+        def forward(self, x):
+            return self.seq[1](self.seq[0](x).flatten(0, 1)).view(*x.shape[:2], -1)
+
+    fast.linear, ref.linear = TimeMajorNorm(fast.linear), TimeMajorNorm(ref.linear)
+    x = spikes(0.05)
+    assert not fused._sparse_input(x, fast.linear)
+    out_a, out_b = fast(x), ref(x)
+    torch.testing.assert_close(out_a, out_b, rtol=0, atol=1e-12)
+    out_a.sum().backward()
+    out_b.sum().backward()
+    for pa, pb in zip(fast.parameters(), ref.parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-9, atol=1e-9)
+
+
+def test_the_kernels_are_used_only_for_cpu_float_sequences():
+    x = spikes(0.05, dtype=torch.float32)
+    assert fused.applies(x, "numba")
+    assert not fused.applies(x, "torch")
+    assert not fused.applies(x.to(torch.float16), "numba")
+    assert not fused.applies(torch.zeros(0, B, C), "numba")

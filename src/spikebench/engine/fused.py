@@ -1,8 +1,8 @@
 """A spiking layer as one kernel on CPU: input projection and neuron scan fused.
 
 ``LIF`` and ``LI`` layers (:mod:`spikebench.engine.layers`) call :func:`lif_layer` /
-:func:`li_layer` when their backend resolves to the compiled loops and their projection
-is a plain ``nn.Linear`` (:func:`applies`). Layout: input ``x [T, B, C]``, outputs
+:func:`li_layer` when their backend resolves to the compiled loops (:func:`applies`).
+Layout: input ``x [T, B, C]``, outputs
 ``[T, B, H]``, state ``[B, H]``; time constants in seconds (see
 :mod:`spikebench.engine.lif`).
 
@@ -12,13 +12,13 @@ is a plain ``nn.Linear`` (:func:`applies`). Layout: input ``x [T, B, C]``, outpu
   each step's active inputs, adds their weight rows and updates the neurons while their
   state is in cache, one batch element per thread; it writes the outputs and the final
   state, nothing else. A recurrent layer's ``z_{t-1} R^T`` is event-driven too.
-* **Training** with mostly-zero input (at most ``SPARSE_MAX_DENSITY`` non-zero, estimated
-  on every 16th row): the same kernel also keeps the pre-reset membrane and each row's
-  active inputs; the backward pass is the scan's own
-  (:func:`spikebench.engine.lif.scan_backward`) followed by the weight gradient summed
-  over the stored active inputs only.
-* **Training with dense input** (more than ``SPARSE_MAX_DENSITY``): the product by BLAS,
-  then the unfused scan (:func:`spikebench.engine.lif.lif_scan`).
+* **Training**: the same kernel also keeps the pre-reset membrane and each row's active
+  inputs (bitmasks); the backward pass is the scan's adjoint recurrence, one batch
+  element per thread, then the weight gradient summed over the active inputs only.
+* **Dense input or another projection**: when more than ``SPARSE_MAX_DENSITY`` of the
+  input is non-zero (estimated on every 16th row), or the projection is not a plain
+  ``nn.Linear`` (batch norm after the product, say), the projection runs as a module
+  (BLAS; autograd differentiates it) and the kernel scans its output.
 
 The forward sums are those of the unfused sparse path (bias, then the active rows in
 index order), so results equal it in float64 and agree with the dense product to
@@ -40,18 +40,24 @@ from spikebench.engine.lif import scan_backward as lif_scan_backward
 SPARSE_MAX_DENSITY = 0.10
 
 
-def applies(x: torch.Tensor, linear: nn.Module, impl: str) -> bool:
-    """Whether the fused kernels can run this layer call."""
+def applies(x: torch.Tensor, impl: str) -> bool:
+    """Whether the fused kernels can run a layer call on ``x``."""
     return (
         impl == "numba"
-        and type(linear) is nn.Linear  # a subclass or replacement may do more than x W^T + b
         and x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.float64)
-        and linear.weight.dtype == x.dtype
         and x.dim() == 3
         and x.shape[0] > 0
         and x.shape[1] > 0
     )
+
+
+def _sparse_input(x: torch.Tensor, projection: nn.Module) -> bool:
+    """Whether the kernel gathers the projection's weight rows itself: a plain ``nn.Linear``
+    (a subclass or another module may do more than ``x W^T + b``) in ``x``'s dtype, and
+    input that is mostly zero."""
+    return (type(projection) is nn.Linear and projection.weight.dtype == x.dtype
+            and _mostly_zero(x))
 
 
 def _mostly_zero(x: torch.Tensor) -> bool:
@@ -184,25 +190,26 @@ def _projection_grads(need, x, weight, has_bias, G, masks):
     return g_x, g_w, g_b
 
 
-def lif_layer(x: torch.Tensor, state: LIFState, p: LIFParams, linear: nn.Linear,
+def lif_layer(x: torch.Tensor, state: LIFState, p: LIFParams, projection: nn.Module, n_out: int,
               recurrent: nn.Linear | None) -> tuple[torch.Tensor, LIFState]:
-    """``lif_scan(linear(x), state, p, recurrent.weight)`` as one kernel: ``(spikes, state)``."""
+    """``lif_scan(projection(x), state, p, recurrent.weight)`` as one kernel: ``(spikes, state)``.
+
+    The kernel gathers the weight rows itself when :func:`_sparse_input`; otherwise
+    ``projection(x)`` (any module: BLAS, batch norm, ...) is its input current.
+    """
     rec = recurrent.weight if recurrent is not None else None
-    weight, bias = linear.weight, linear.bias
     x = x.contiguous()
-    n_out = weight.shape[0]
     v0, i0, z0 = _state(state, x, n_out)
-    sparse = _mostly_zero(x)
-    if not _needs_grad(x, weight, bias, rec, v0, i0, z0):
+    sparse = _sparse_input(x, projection)
+    weight, bias = (projection.weight, projection.bias) if sparse else (None, None)
+    params = tuple(projection.parameters())
+    if not _needs_grad(x, *params, rec, v0, i0, z0):
         with torch.no_grad():
-            inputs = x if sparse else linear(x)
-            Z, _, v, i, z, _ = _run_lif(inputs, weight if sparse else None, bias, rec, v0, i0, z0, p,
-                                        n_out, store=False)
+            inputs = x if sparse else projection(x)
+            Z, _, v, i, z, _ = _run_lif(inputs, weight, bias, rec, v0, i0, z0, p, n_out, store=False)
         return Z, LIFState(v, i, z)
-    if sparse:
-        Z, U, i_last = _FusedLIF.apply(x, weight, bias, rec, v0, i0, z0, p, n_out)
-    else:
-        Z, U, i_last = _FusedLIF.apply(linear(x).contiguous(), None, None, rec, v0, i0, z0, p, n_out)
+    inputs = x if sparse else projection(x).contiguous()
+    Z, U, i_last = _FusedLIF.apply(inputs, weight, bias, rec, v0, i0, z0, p, n_out)
     return Z, LIFState(reset_membrane(Z[-1], U[-1], p), i_last, Z[-1])
 
 
@@ -244,20 +251,18 @@ class _FusedLI(torch.autograd.Function):
         return g_x, g_w, g_b, gv0, gi0, None, None
 
 
-def li_layer(x: torch.Tensor, state: LIState, p: LIParams, linear: nn.Linear) -> tuple[torch.Tensor, LIState]:
-    """``li_scan(linear(x), state, p)`` as one kernel: ``(membrane, state)``."""
-    weight, bias = linear.weight, linear.bias
+def li_layer(x: torch.Tensor, state: LIState, p: LIParams, projection: nn.Module,
+             n_out: int) -> tuple[torch.Tensor, LIState]:
+    """``li_scan(projection(x), state, p)`` as one kernel (as :func:`lif_layer`): ``(membrane, state)``."""
     x = x.contiguous()
-    n_out = weight.shape[0]
     v0, i0 = _state(state, x, n_out)
-    sparse = _mostly_zero(x)
-    if not _needs_grad(x, weight, bias, v0, i0):
+    sparse = _sparse_input(x, projection)
+    weight, bias = (projection.weight, projection.bias) if sparse else (None, None)
+    if not _needs_grad(x, *projection.parameters(), v0, i0):
         with torch.no_grad():
-            inputs = x if sparse else linear(x)
-            V, v, i, _ = _run_li(inputs, weight if sparse else None, bias, v0, i0, p, n_out, store=False)
+            inputs = x if sparse else projection(x)
+            V, v, i, _ = _run_li(inputs, weight, bias, v0, i0, p, n_out, store=False)
         return V, LIState(v, i)
-    if sparse:
-        V, i_last = _FusedLI.apply(x, weight, bias, v0, i0, p, n_out)
-    else:
-        V, i_last = _FusedLI.apply(linear(x).contiguous(), None, None, v0, i0, p, n_out)
+    inputs = x if sparse else projection(x).contiguous()
+    V, i_last = _FusedLI.apply(inputs, weight, bias, v0, i0, p, n_out)
     return V, LIState(V[-1], i_last)

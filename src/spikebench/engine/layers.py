@@ -168,8 +168,8 @@ class LIF(_Layer):
     def _run(self, x: torch.Tensor, state: LIFState, impl: str) -> tuple[torch.Tensor, LIFState]:
         if impl == "norse":
             return self._norse(x, state)
-        if fused.applies(x, self.linear, impl):
-            return fused.lif_layer(x, state, self.p, self.linear, self.recurrent)
+        if fused.applies(x, impl):
+            return fused.lif_layer(x, state, self.p, self.linear, self.n_out, self.recurrent)
         current = project(x, self.linear, impl)  # [T, B, n_out], all steps at once
         z, _, new_state = lif_scan(current, state, self.p, self._recurrent_weight(), impl=impl)
         return z, new_state
@@ -234,8 +234,8 @@ class LI(_Layer):
     def _run(self, x: torch.Tensor, state: LIState, impl: str) -> tuple[torch.Tensor, LIState]:
         if impl == "norse":
             return self._norse(x, state)
-        if fused.applies(x, self.linear, impl):
-            return fused.li_layer(x, state, self.p, self.linear)
+        if fused.applies(x, impl):
+            return fused.li_layer(x, state, self.p, self.linear, self.n_out)
         return li_scan(project(x, self.linear, impl), state, self.p, impl=impl)
 
     def _norse(self, x: torch.Tensor, state: LIState) -> tuple[torch.Tensor, LIState]:
