@@ -245,7 +245,6 @@ def projection_crossover(reps=5):
     backward) and inference. The crossover sets ``SPARSE_MAX_DENSITY`` in
     ``spikebench/engine/fused.py``."""
     from spikebench.engine import fused
-    from spikebench.engine.layers import LIF
 
     def best_ms(fn):
         fn()

@@ -2,9 +2,8 @@
 
 ``LIF`` and ``LI`` layers (:mod:`spikebench.engine.layers`) call :func:`lif_layer` /
 :func:`li_layer` when their backend resolves to the compiled loops (:func:`applies`).
-Layout: input ``x [T, B, C]``, outputs
-``[T, B, H]``, state ``[B, H]``; time constants in seconds (see
-:mod:`spikebench.engine.lif`).
+Layout: input ``x [T, B, C]``, outputs ``[T, B, H]``, state ``[B, H]``; time constants
+in seconds (see :mod:`spikebench.engine.lif`).
 
 * **Inference** (no gradient asked for: ``torch.no_grad`` / ``inference_mode``, or
   nothing requires grad): one call of
@@ -34,7 +33,7 @@ from torch import nn
 
 from spikebench.engine.li import LIParams, LIState
 from spikebench.engine.li import scan_backward as li_scan_backward
-from spikebench.engine.lif import LIFParams, LIFState, lif_scan, reset_membrane
+from spikebench.engine.lif import LIFParams, LIFState, reset_membrane
 from spikebench.engine.lif import scan_backward as lif_scan_backward
 
 SPARSE_MAX_DENSITY = 0.10
