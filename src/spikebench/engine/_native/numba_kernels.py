@@ -577,12 +577,13 @@ def adlif_rec_backward(D, U, W, Z, u0, w0, z0, gz_out, gu_out, gw_out, dm, da, a
     flags = [g is not None for g in outs]
     firsts = [_np1(q.detach().contiguous()) for q in (u0, w0, z0)]
     rec = rec.detach()
+    gzr_np, gu_np, gw_np = _np1(gzr), _np1(gu_s), _np1(gw_s)
+    grads_np = [_np1(g) for g in grads]
     for t in range(T - 1, -1, -1):
-        prev = [firsts[k] if t == 0 else (u_np, w_np, z_np)[k][t - 1] for k in range(3)]
+        prev = firsts if t == 0 else (u_np[t - 1], w_np[t - 1], z_np[t - 1])
         _adlif_rec_step_bwd(d_np[t], u_np[t], w_np[t], *prev,
                             *(o[t] if o is not None else dummy for o in outs), *flags,
-                            _np1(gzr), *params, *consts, g_np[t], _np1(gu_s), _np1(gw_s),
-                            *(_np1(g) for g in grads))
+                            gzr_np, *params, *consts, g_np[t], gu_np, gw_np, *grads_np)
         torch.mm(G[t], rec, out=gzr)
     dm_, da_, a_, b_ = (_per_neuron(q, U) for q in (dm, da, a, b))
     gu0 = dm_ * gu_s + a_ * gw_s
