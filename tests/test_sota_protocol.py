@@ -94,7 +94,13 @@ def test_sota_experiment_runs_from_the_cli(tiny_shd, tmp_path):
     assert main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["experiment"] == "sota"
-    assert [m["name"] for m in results["models"]] == ["lif", "delays", "cnn_study"]
+    assert [m["name"] for m in results["models"]] == ["lif", "delays", "adlif", "cnn_study",
+                                                      "cnn_long"]
+    by_name = {m["name"]: m for m in results["models"]}
+    # the CNN trained like the best SNN: same epochs, schedule and augmentation (mixup/cutmix)
+    for key in ("epochs", "schedule", "augment", "batch_size", "weight_decay"):
+        assert by_name["cnn_long"][key] == by_name["adlif"][key]
+    assert by_name["adlif"]["augment"]["cutmix"] > 0 and by_name["adlif"]["augment"]["mixup"] > 0
     for m in results["models"]:
         assert m["selected_on"] == "val" and 0.0 <= m["test_acc"] <= 1.0
         assert m["weight_decay"] >= 0 and m["schedule"] in ("onecycle", "constant")
