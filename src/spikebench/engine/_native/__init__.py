@@ -18,7 +18,7 @@ def numba_available() -> bool:
     global _available
     if _available is None:
         try:
-            from spikebench.engine._native import numba_kernels
+            from spikebench.engine._native import fused_kernels, numba_kernels  # noqa: F401
 
             numba_kernels.warm_up()
             _available = True

@@ -12,15 +12,18 @@ order, as :func:`~spikebench.engine._native.numba_kernels.sparse_linear_forward`
 updates the neurons at once while their state is still in L1 cache. A recurrent layer
 adds the weight rows of the neurons that spiked at the previous step the same way
 (``z_{t-1} R^T``, event-driven). Nothing of size ``[T, B, H]`` is written but the spikes
-(and, for training, the pre-reset membrane ``U`` and the active-input lists that the
+(and, for training, the pre-reset membrane ``U`` and the active-input bitmasks that the
 weight gradient needs): the projection's ``[T, B, H]`` current is never materialised.
-
-Why: on the 2-core machine (700 -> 128, T=100, B=128, 5 % input density, quiet),
-finding the non-zero inputs (9.5 ms), the separate gather (8.2 ms) and the scan
-(5.5 ms) cost 25.8 ms for the first layer; this kernel does the same work in one
-pass over the input (``benchmarks/engine_bench.py`` prints the end-to-end effect).
 A dense input (``sparse=False``) skips the search and adds a precomputed current
 ``CUR [T, B, H]`` (the product by BLAS) instead.
+
+Why (2-core machine, quiet, 700 -> 128, T=100, B=128, 5 % input density, inference):
+the unfused path (CSR build of the non-zero inputs 9.5 ms, gather 8.2 ms, serial scan
+5.5 ms) took 25.8 ms for the layer; this kernel takes about 7.3 ms. Tried and slower
+here: a register-tiled gather (numba keeps the tile in memory), a gcc-compiled C
+gather, branch-free index extraction through a byte table, and the weight gradient
+fused into the backward scan (16.9 vs 13.6 ms with the separate :func:`weight_grad`).
+``trailing_zeros`` is numba's internal intrinsic (numba is pinned in pyproject.toml).
 
 The neuron equations are the per-step cells of
 :mod:`~spikebench.engine._native.numba_kernels`, so the results are those of the
