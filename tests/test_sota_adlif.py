@@ -39,9 +39,16 @@ def test_adlif_gradients_are_on_the_scale_of_lif(tiny_split, recurrent):
     assert math.isfinite(adlif) and lif / 10 < adlif < lif * 10, (adlif, lif)
 
 
-def test_adlif_loss_falls_on_the_tiny_set(tiny_split):
+@pytest.fixture
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread is faster on the busy 2-core machine
+    yield
+    torch.set_num_threads(n)
+
+
+def test_adlif_loss_falls_on_the_tiny_set(tiny_split, one_thread):
     torch.manual_seed(0)
-    torch.set_num_threads(1)
     net = create_model("adlif", n_in=tiny_split.n_channels, n_classes=20,
                        n_steps=tiny_split.n_steps, hidden=64, n_layers=1, dropout=0.0,
                        readout="mean", alpha=5.0)
