@@ -256,8 +256,11 @@ class AdLIF(_Layer):
     ``recurrent``, ``recurrent`` (as :class:`LIF`), plus per-neuron learnable
     ``decay_mem``, ``decay_adapt``, ``a``, ``b`` (``[n_out]``), initialised uniformly in
     the given ranges and clamped to them in every forward pass (time constants in
-    seconds, converted with ``dt``). Norse has no such model, so backend ``"norse"`` is
-    refused. Equations: :mod:`spikebench.engine.adlif`.
+    seconds, converted with ``dt``). The coupling ``a`` defaults to [0, 1] (SE-adLIF,
+    Baronig et al. 2024) rather than SpArch's [-1, 1]: below ``-(1 - decay_adapt)`` the
+    subthreshold dynamics are unstable (see :mod:`spikebench.models.adlif`). Norse has
+    no such model, so backend ``"norse"`` is refused. Equations:
+    :mod:`spikebench.engine.adlif`.
     """
 
     def __init__(
@@ -269,7 +272,7 @@ class AdLIF(_Layer):
         bias: bool = True,
         tau_mem: tuple[float, float] = (5e-3, 25e-3),
         tau_adapt: tuple[float, float] = (30e-3, 350e-3),
-        a_range: tuple[float, float] = (-1.0, 1.0),
+        a_range: tuple[float, float] = (0.0, 1.0),
         b_range: tuple[float, float] = (0.0, 2.0),
         v_th: float = 1.0,
         dt: float = 1e-3,
