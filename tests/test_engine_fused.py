@@ -148,3 +148,22 @@ def test_the_kernels_are_used_only_for_cpu_float_sequences():
     assert not fused.applies(x, "torch")
     assert not fused.applies(x.to(torch.float16), "numba")
     assert not fused.applies(torch.zeros(0, B, C), "numba")
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+@pytest.mark.parametrize("density", [0.05, 0.6])
+def test_adlif_inference_kernel_equals_the_training_scan(recurrent, density):
+    from spikebench.engine.layers import AdLIF
+
+    torch.manual_seed(3)
+    layer = AdLIF(C, H, recurrent=recurrent).to(F64)
+    with torch.no_grad():
+        layer.linear.weight.normal_(0.0, 0.8)
+    x = spikes(density)
+    with torch.no_grad():
+        fast, fast_state = layer.step_sequence(x)
+    slow, slow_state = layer.step_sequence(x.clone().requires_grad_())  # grad asked: the unfused scan
+    assert slow.requires_grad and 0 < fast.mean() < 0.5
+    torch.testing.assert_close(fast, slow.detach(), rtol=0, atol=0)
+    for a, b in zip(fast_state, slow_state):
+        torch.testing.assert_close(a, b.detach(), rtol=1e-12, atol=1e-12)

@@ -265,3 +265,31 @@ def li_layer(x: torch.Tensor, state: LIState, p: LIParams, projection: nn.Module
     inputs = x if sparse else projection(x).contiguous()
     V, i_last = _FusedLI.apply(inputs, weight, bias, v0, i0, p, n_out)
     return V, LIState(V[-1], i_last)
+
+
+def adlif_layer(x: torch.Tensor, state, params: list[torch.Tensor], p, projection: nn.Module,
+                n_out: int, recurrent: nn.Linear | None):
+    """Inference of an AdLIF layer as one kernel (``params``: the clamped ``decay_mem``,
+    ``decay_adapt``, ``a``, ``b``, each ``[n_out]``): ``(spikes, AdLIFState)``, or None
+    when a gradient is asked for (training keeps the unfused scan,
+    :func:`spikebench.engine.adlif.adlif_scan`)."""
+    from spikebench.engine._native import fused_kernels
+    from spikebench.engine.adlif import AdLIFState
+
+    rec = recurrent.weight if recurrent is not None else None
+    x = x.contiguous()
+    u0, w0, z0 = _state(state, x, n_out)
+    if _needs_grad(x, *projection.parameters(), rec, u0, w0, z0, *params):
+        return None
+    sparse = _sparse_input(x, projection)
+    with torch.no_grad():
+        inputs = x if sparse else projection(x).contiguous()
+        weight, bias = (projection.weight, projection.bias) if sparse else (None, None)
+        wt, b = _weights(inputs, weight, bias)
+        rt = rec.detach().t().contiguous().numpy() if rec is not None else np.zeros((1, 1), wt.dtype)
+        u, w, z = (s.detach().clone() for s in (u0, w0, z0))
+        Z = torch.empty(*x.shape[:2], n_out, dtype=inputs.dtype)
+        per_neuron = [_np(q.detach().to(inputs.dtype).contiguous()) for q in params]
+        fused_kernels.adlif_layer_fwd(_np(inputs), sparse, wt, b, rt, rec is not None, _np(u), _np(w),
+                                      _np(z), *per_neuron, *_consts(inputs, p.v_th, 1.0), _np(Z))
+    return Z, AdLIFState(u, w, z)

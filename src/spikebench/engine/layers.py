@@ -309,5 +309,9 @@ class AdLIF(_Layer):
 
     def _run(self, x: torch.Tensor, state: AdLIFState, impl: str) -> tuple[torch.Tensor, AdLIFState]:
         clamped = [getattr(self, name).clamp(lo, hi) for name, (lo, hi) in self.limits.items()]
+        if fused.applies(x, impl):
+            done = fused.adlif_layer(x, state, clamped, self.p, self.linear, self.n_out, self.recurrent)
+            if done is not None:
+                return done
         current = project(x, self.linear, impl)
         return adlif_scan(current, state, *clamped, self.p, self._recurrent_weight(), impl=impl)

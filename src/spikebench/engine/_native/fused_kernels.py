@@ -38,7 +38,7 @@ import numpy as np
 from numba import int64, njit, prange, uint64
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from spikebench.engine._native.numba_kernels import _li_cell, _lif_cell, _lif_cell_bwd
+from spikebench.engine._native.numba_kernels import _adlif_cell, _li_cell, _lif_cell, _lif_cell_bwd
 
 _GRAD_CHUNKS = 8
 
@@ -218,3 +218,43 @@ def lif_layer_bwd(U, GZ, has_gz, GU, has_gu, gi_last, a_mem, keep_mem, keep_syn,
                 gi[h] = gj
         gv0[b] = gv
         gi0[b] = gi
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def adlif_layer_fwd(X, sparse, WT, bias, RT, recurrent, u_state, w_state, z_state,
+                    decay_mem, decay_adapt, a, b, v_th, one, Z):  # pragma: no cover
+    """Adaptive LIF layer over ``X`` for inference (as :func:`lif_layer_fwd`; the cell is
+    ``numba_kernels._adlif_cell``, per-neuron parameters ``[H]``); spikes into ``Z``,
+    the final state into ``*_state`` (in place). ``T >= 1``."""
+    T, B, C = X.shape
+    H = Z.shape[2]
+    for k in prange(B):
+        mask = np.empty((C + 63) // 64, np.uint64)
+        zmask = np.empty((H + 63) // 64, np.uint64)
+        idx = np.empty(C, np.int64)
+        zidx = np.empty(H, np.int64)
+        drive = np.empty(H, X.dtype)
+        rec = np.zeros(H, X.dtype)
+        u = u_state[k]
+        w = w_state[k]
+        z_prev = z_state[k].copy()
+        nz = 0
+        if recurrent:
+            _row_mask(z_prev, zmask)
+            nz = _mask_indices(zmask, zidx)
+        for t in range(T):
+            _input_current(drive, X, t, k, sparse, WT, bias, mask, idx)
+            if recurrent:
+                rec[:] = 0
+                _add_rows(rec, z_prev, zidx, nz, RT)
+                for h in range(H):
+                    drive[h] = drive[h] + rec[h]
+            z = Z[t, k]
+            for h in range(H):
+                u[h], w[h], z[h] = _adlif_cell(u[h], w[h], z_prev[h], drive[h], decay_mem[h],
+                                               decay_adapt[h], a[h], b[h], v_th, one)
+            z_prev = z
+            if recurrent:
+                _row_mask(z, zmask)
+                nz = _mask_indices(zmask, zidx)
+        z_state[k] = Z[T - 1, k]
