@@ -14,6 +14,8 @@ in seconds (see :mod:`spikebench.engine.lif`).
 * **Training**: the same kernel also keeps the pre-reset membrane and each row's active
   inputs (bitmasks); the backward pass is the scan's adjoint recurrence, one batch
   element per thread, then the weight gradient summed over the active inputs only.
+* **AdLIF**: inference only (:func:`adlif_layer`); training keeps the unfused scan of
+  :mod:`spikebench.engine.adlif`, which the kernel equals exactly (tested).
 * **Dense input or another projection**: when more than ``SPARSE_MAX_DENSITY`` of the
   input is non-zero (estimated on every 16th row), or the projection is not a plain
   ``nn.Linear`` (batch norm after the product, say), the projection runs as a module
