@@ -30,7 +30,7 @@ def test_hybrid_experiment_runs_from_the_cli(tiny_shd, tmp_path):
     out = tmp_path / "run"
     argv = ["run", "--experiment", "hybrid", "--dataset", str(tiny_shd["train"].parent),
             "--out", str(out), "--root", str(tmp_path / "data"), "--epochs", "1",
-            "--set", "models.*.hidden=16", "--set", "inference.max_batches=1",
+            "--set", "models.*.hidden=16", "--set", "models.*.n_seeds=1", "--set", "inference.max_batches=1",
             "--set", "inference.latency_samples=1", "--no-report"]
     assert main(argv) == 0
     models = json.loads((out / "results.json").read_text())["models"]
