@@ -35,7 +35,7 @@ from torch import nn
 
 from spikebench.engine.li import LIParams, LIState
 from spikebench.engine.li import scan_backward as li_scan_backward
-from spikebench.engine.lif import LIFParams, LIFState, reset_membrane
+from spikebench.engine.lif import LIFParams, LIFState, reset_membrane, state_tensors
 from spikebench.engine.lif import scan_backward as lif_scan_backward
 
 SPARSE_MAX_DENSITY = 0.10
@@ -81,11 +81,6 @@ def _np(t: torch.Tensor) -> np.ndarray:
 def _consts(like: torch.Tensor, *values: float):
     kind = np.float32 if like.dtype == torch.float32 else np.float64
     return tuple(kind(v) for v in values)
-
-
-def _state(state: tuple[torch.Tensor, ...], x: torch.Tensor, n: int) -> tuple[torch.Tensor, ...]:
-    """The state tensors as contiguous ``[B, n]`` in ``x``'s dtype (as ``scan_inputs``)."""
-    return tuple(s.to(x.dtype).expand(x.shape[1], n).contiguous() for s in state)
 
 
 def _weights(inputs: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None):
@@ -200,11 +195,10 @@ def lif_layer(x: torch.Tensor, state: LIFState, p: LIFParams, projection: nn.Mod
     """
     rec = recurrent.weight if recurrent is not None else None
     x = x.contiguous()
-    v0, i0, z0 = _state(state, x, n_out)
+    v0, i0, z0 = state_tensors(state, x.dtype, x.shape[1], n_out)
     sparse = _sparse_input(x, projection)
     weight, bias = (projection.weight, projection.bias) if sparse else (None, None)
-    params = tuple(projection.parameters())
-    if not _needs_grad(x, *params, rec, v0, i0, z0):
+    if not _needs_grad(x, *projection.parameters(), rec, v0, i0, z0):
         with torch.no_grad():
             inputs = x if sparse else projection(x)
             Z, _, v, i, z, _ = _run_lif(inputs, weight, bias, rec, v0, i0, z0, p, n_out, store=False)
@@ -256,7 +250,7 @@ def li_layer(x: torch.Tensor, state: LIState, p: LIParams, projection: nn.Module
              n_out: int) -> tuple[torch.Tensor, LIState]:
     """``li_scan(projection(x), state, p)`` as one kernel (as :func:`lif_layer`): ``(membrane, state)``."""
     x = x.contiguous()
-    v0, i0 = _state(state, x, n_out)
+    v0, i0 = state_tensors(state, x.dtype, x.shape[1], n_out)
     sparse = _sparse_input(x, projection)
     weight, bias = (projection.weight, projection.bias) if sparse else (None, None)
     if not _needs_grad(x, *projection.parameters(), v0, i0):
@@ -280,7 +274,7 @@ def adlif_layer(x: torch.Tensor, state, params: list[torch.Tensor], p, projectio
 
     rec = recurrent.weight if recurrent is not None else None
     x = x.contiguous()
-    u0, w0, z0 = _state(state, x, n_out)
+    u0, w0, z0 = state_tensors(state, x.dtype, x.shape[1], n_out)
     if _needs_grad(x, *projection.parameters(), rec, u0, w0, z0, *params):
         return None
     sparse = _sparse_input(x, projection)

@@ -147,6 +147,12 @@ def _torch_backward(
 _IMPLEMENTATIONS = ("torch", "numba")
 
 
+def state_tensors(state: tuple[torch.Tensor, ...], dtype: torch.dtype, batch: int,
+                  n: int) -> tuple[torch.Tensor, ...]:
+    """A state's tensors as contiguous ``[batch, n]`` in ``dtype`` (a broadcastable state expanded)."""
+    return tuple(s.to(dtype).expand(batch, n).contiguous() for s in state)
+
+
 def scan_inputs(
     current: torch.Tensor, state: tuple[torch.Tensor, ...], impl: str
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], str]:
@@ -160,7 +166,7 @@ def scan_inputs(
     if current.dim() != 3:
         raise ValueError(f"current must be [T, B, N], got shape {tuple(current.shape)}")
     current = current.contiguous()
-    state = tuple(s.to(current.dtype).expand_as(current[0]).contiguous() for s in state)
+    state = state_tensors(state, current.dtype, *current.shape[1:])
     if impl == "numba" and not _native.supports(current):
         impl = "torch"
     return current, state, impl

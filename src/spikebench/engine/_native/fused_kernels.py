@@ -100,6 +100,14 @@ def _input_current(cur, X, t, b, sparse, WT, bias, mask, idx):  # pragma: no cov
             cur[h] = X[t, b, h]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _spike_input(rec, z, zmask, zidx, RT):  # pragma: no cover
+    """``rec = z RT``, event-driven: the rows of ``RT`` of the neurons with ``z != 0``, in order."""
+    rec[:] = 0
+    _row_mask(z, zmask)
+    _add_rows(rec, z, zidx, _mask_indices(zmask, zidx), RT)
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def lif_layer_fwd(X, sparse, WT, bias, RT, recurrent, v_state, i_state, z_state,
                   a_mem, a_syn, v_leak, v_th, v_reset, Z, U, masks, store):  # pragma: no cover
@@ -122,15 +130,10 @@ def lif_layer_fwd(X, sparse, WT, bias, RT, recurrent, v_state, i_state, z_state,
         v = v_state[b]
         i = i_state[b]
         z_prev = z_state[b].copy()
-        nz = 0
-        if recurrent:
-            _row_mask(z_prev, zmask)
-            nz = _mask_indices(zmask, zidx)
         for t in range(T):
             _input_current(j, X, t, b, sparse, WT, bias, masks[t, b] if store and sparse else own_mask, idx)
             if recurrent:
-                rec[:] = 0
-                _add_rows(rec, z_prev, zidx, nz, RT)
+                _spike_input(rec, z_prev, zmask, zidx, RT)
                 for h in range(H):
                     j[h] = (i[h] + j[h]) + rec[h]
             else:
@@ -144,10 +147,7 @@ def lif_layer_fwd(X, sparse, WT, bias, RT, recurrent, v_state, i_state, z_state,
             else:
                 for h in range(H):
                     _, i[h], z[h], v[h] = _lif_cell(v[h], j[h], a_mem, a_syn, v_leak, v_th, v_reset)
-            if recurrent:
-                z_prev = z
-                _row_mask(z, zmask)
-                nz = _mask_indices(zmask, zidx)
+            z_prev = z
         z_state[b] = Z[T - 1, b]
 
 
@@ -238,15 +238,10 @@ def adlif_layer_fwd(X, sparse, WT, bias, RT, recurrent, u_state, w_state, z_stat
         u = u_state[k]
         w = w_state[k]
         z_prev = z_state[k].copy()
-        nz = 0
-        if recurrent:
-            _row_mask(z_prev, zmask)
-            nz = _mask_indices(zmask, zidx)
         for t in range(T):
             _input_current(drive, X, t, k, sparse, WT, bias, mask, idx)
             if recurrent:
-                rec[:] = 0
-                _add_rows(rec, z_prev, zidx, nz, RT)
+                _spike_input(rec, z_prev, zmask, zidx, RT)
                 for h in range(H):
                     drive[h] = drive[h] + rec[h]
             z = Z[t, k]
@@ -254,7 +249,4 @@ def adlif_layer_fwd(X, sparse, WT, bias, RT, recurrent, u_state, w_state, z_stat
                 u[h], w[h], z[h] = _adlif_cell(u[h], w[h], z_prev[h], drive[h], decay_mem[h],
                                                decay_adapt[h], a[h], b[h], v_th, one)
             z_prev = z
-            if recurrent:
-                _row_mask(z, zmask)
-                nz = _mask_indices(zmask, zidx)
         z_state[k] = Z[T - 1, k]
