@@ -132,3 +132,45 @@ def test_time_inference_uses_full_fixed_batches_after_warmup():
 def test_count_params():
     model = create_model("ann", n_in=4, n_classes=3, n_steps=2, hidden=5)
     assert count_params(model) == (8 * 5 + 5) + (5 * 3 + 3)
+
+
+class _Logits(torch.nn.Module):
+    """Logits carried in the input's first step, plus a zero parameter for the optimiser."""
+
+    def __init__(self):
+        super().__init__()
+        self.zero = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        from spikebench.models import ModelOutput
+
+        return ModelOutput(x[0] + self.zero, ())
+
+
+def test_epoch_loss_bookkeeping_matches_a_hand_computed_example():
+    # Batch 1: two samples with zero logits over 3 classes: each loss ln 3, batch mean ln 3.
+    # Batch 2: one sample, logits (ln 2, 0, 0), label 0: loss ln(2 + 1 + 1) - ln 2 = ln 2.
+    # Study form (sum of batch means) = ln 3 + ln 2 = ln 6 over 2 batches;
+    # per batch ln 6 / 2; per sample (2 ln 3 + ln 2) / 3 = ln 18 / 3.
+    model = _Logits()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    b1 = (torch.zeros(1, 2, 3), torch.tensor([0, 1]))
+    b2 = (torch.tensor([[[np.log(2.0), 0.0, 0.0]]], dtype=torch.float32), torch.tensor([0]))
+    stats = train_one_epoch(model, [b1, b2], opt)
+    assert stats.n_batches == 2 and stats.n_samples == 3
+    assert stats.loss_batch_sum == pytest.approx(np.log(6.0), rel=1e-6)
+    assert stats.loss_per_batch == pytest.approx(np.log(6.0) / 2, rel=1e-6)
+    assert stats.loss == pytest.approx(np.log(18.0) / 3, rel=1e-6)
+
+
+def test_chance_level_epoch_sum_reproduces_the_studys_first_epoch_loss():
+    # SHD's 8,156 training samples at batch 32 are ceil(8156 / 32) = 255 batches; a model at
+    # chance over 20 classes has loss ln 20 per batch, so the study's sum form is 255 ln 20.
+    model = _Logits()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    n, bs = 8156, 32
+    batches = [(torch.zeros(1, min(bs, n - s), 20), torch.zeros(min(bs, n - s), dtype=torch.int64))
+               for s in range(0, n, bs)]
+    stats = train_one_epoch(model, batches, opt)
+    assert stats.n_batches == 255
+    assert round(stats.loss_batch_sum, 1) == 763.9

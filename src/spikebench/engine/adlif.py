@@ -32,7 +32,7 @@ from typing import NamedTuple
 import torch
 
 from spikebench.engine.lif import scan_inputs
-from spikebench.engine.surrogate import check_surrogate, surrogate_derivative
+from spikebench.engine.surrogate import COMPILED, check_surrogate, surrogate_derivative
 
 
 class AdLIFParams(NamedTuple):
@@ -183,6 +183,8 @@ def adlif_scan(
     """
     check_surrogate(p.surrogate, p.alpha)
     current, (u0, w0, z0), impl = scan_inputs(current, state, impl)
+    if impl == "numba" and p.surrogate not in COMPILED:
+        impl = "torch"  # the compiled kernels hard-code the SuperSpike forms
     if current.shape[0] == 0:
         return current, AdLIFState(u0, w0, z0)
     Z, U, W = _AdLIFScan.apply(

@@ -33,7 +33,7 @@ from spikebench.engine._native.projection import project
 from spikebench.engine.adlif import AdLIFParams, AdLIFState, adlif_initial_state, adlif_scan
 from spikebench.engine.li import LIParams, LIState, li_initial_state, li_scan
 from spikebench.engine.lif import LIFParams, LIFState, lif_initial_state, lif_scan
-from spikebench.engine.surrogate import check_surrogate
+from spikebench.engine.surrogate import COMPILED, check_surrogate
 from spikebench.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,11 @@ class _Layer(nn.Module):
         """Run chunk ``x [T, B, n_in]`` from ``state`` (rest if None): ``(output, state)``."""
         if state is None:
             state = self.initial_state(x.shape[1], dtype=x.dtype, device=x.device)
-        return self._run(x, state, resolve_backend(self.backend, x.device))
+        impl = resolve_backend(self.backend, x.device)
+        p = getattr(self, "p", None)
+        if impl == "numba" and getattr(p, "surrogate", COMPILED[0]) not in COMPILED:
+            impl = "torch"  # the compiled kernels hard-code the SuperSpike forms
+        return self._run(x, state, impl)
 
     def _recurrent_weight(self) -> torch.Tensor | None:
         return self.recurrent.weight if self.recurrent is not None else None

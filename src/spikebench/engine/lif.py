@@ -41,7 +41,7 @@ from typing import NamedTuple
 import torch
 
 from spikebench.engine import _native
-from spikebench.engine.surrogate import check_surrogate, surrogate_derivative
+from spikebench.engine.surrogate import COMPILED, check_surrogate, surrogate_derivative
 
 
 class LIFParams(NamedTuple):
@@ -263,6 +263,8 @@ def lif_scan(
     """
     check_surrogate(p.surrogate, p.alpha)
     current, (v0, i0, z0), impl = scan_inputs(current, state, impl)
+    if impl == "numba" and p.surrogate not in COMPILED:
+        impl = "torch"  # the compiled kernels hard-code the SuperSpike forms
     if current.shape[0] == 0:
         return current, (current if membrane else None), LIFState(v0, i0, z0)
     Z, U, i_last = _LIFScan.apply(current, v0, i0, z0, recurrent_weight, p, impl)

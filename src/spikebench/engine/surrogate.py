@@ -13,6 +13,17 @@ it in the backward pass by a smooth pseudo-derivative ``dz/dx ~ g(x)``:
     exactly what norse 1.1.0's ``SuperSpike`` computes: ``g(x) = 1 / (|x| + 1)^2``.
     Norse stores ``alpha`` but its backward ignores it, so this surrogate ignores it too;
     it is the one to use when comparing against, or reproducing, a Norse model.
+``"arctan"``
+    snnTorch's ``atan`` surrogate (Fang et al. 2021):
+    ``g(x) = (alpha / 2) / (1 + (pi alpha x / 2)^2)``; snnTorch's default ``alpha = 2``
+    gives ``g(0) = 1``, like the SuperSpike forms. Half width at half maximum:
+    ``2 / (pi alpha)`` = 0.32 for ``alpha = 2``; SuperSpike's is ``0.41 / alpha`` (0.41 for
+    ``"norse-superspike"``, 0.0041 for ``alpha = 100``).
+
+The compiled CPU kernels implement the two SuperSpike forms only (a fast sigmoid is the
+SuperSpike curve: snnTorch's ``fast_sigmoid(slope=k)`` is ``"superspike"`` with
+``alpha = k``); a layer with another surrogate runs the PyTorch scan
+(:data:`COMPILED`).
 
 Kernels call :func:`surrogate_derivative` in their hand-written backward passes;
 :func:`spike` is the same thing as an autograd function for step-by-step code.
@@ -24,7 +35,8 @@ import torch
 
 from spikebench.errors import ConfigError
 
-SURROGATES: tuple[str, ...] = ("superspike", "norse-superspike")
+SURROGATES: tuple[str, ...] = ("superspike", "norse-superspike", "arctan")
+COMPILED: tuple[str, ...] = ("superspike", "norse-superspike")  # the numba kernels' forms
 
 
 def check_surrogate(name: str, alpha: float) -> None:
@@ -41,6 +53,8 @@ def surrogate_derivative(x: torch.Tensor, name: str, alpha: float) -> torch.Tens
         return (alpha * x.abs() + 1.0).pow(-2)
     if name == "norse-superspike":
         return (x.abs() + 1.0).pow(-2)
+    if name == "arctan":
+        return (0.5 * alpha) / (1.0 + (0.5 * torch.pi * alpha * x).pow(2))
     raise ConfigError(f"surrogate {name!r} is unknown; choose one of {', '.join(SURROGATES)}")
 
 

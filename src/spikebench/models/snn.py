@@ -64,13 +64,46 @@ from torch import nn
 
 from spikebench.models.base import ModelOutput
 from spikebench.models.registry import register_model
+from spikebench.models.rsnn import NormLinear, class_scores
 
 ENGINES = {"fused": "auto", "torch": "torch", "norse": "norse"}
-READOUTS = ("max", "mean", "last")
+READOUTS = ("max", "mean", "last", "softmax_mean")
+INITS = ("default", "fluctuation")
+
+
+def psp_kernel_energy(tau_syn: float, tau_mem: float, dt: float, n_steps: int = 4000) -> float:
+    """``sum_k eps_k^2`` of the membrane's response ``eps_k`` to a unit input at step 0.
+
+    ``eps`` follows :mod:`spikebench.engine.lif`'s Euler equations without threshold
+    (``a_mem = dt / tau_mem``, ``a_syn = dt / tau_syn``); dimensionless, per unit current.
+    """
+    a_mem, a_syn = dt / tau_mem, dt / tau_syn
+    v = i = total = 0.0
+    for k in range(n_steps):
+        j = i + (1.0 if k == 0 else 0.0)
+        v = v + a_mem * (j - v)
+        i = j - a_syn * j
+        total += v * v
+    return total
 
 
 class SNN(nn.Module):
-    """Feedforward (or recurrent) LIF network with a leaky-integrator readout."""
+    """Feedforward (or recurrent) LIF network with a leaky-integrator readout.
+
+    ``readout``: ``"max"``, ``"mean"``, ``"last"`` or ``"softmax_mean"`` (log of the
+    time-averaged per-step softmax, SpArch's rule; :func:`spikebench.models.rsnn.class_scores`).
+    ``norm``: batch norm on each hidden layer's input current ``W x`` (statistics over
+    time and batch, as the ``rsnn``/``sota`` LIF), installed as the layer's ``linear``.
+    ``init="fluctuation"``: fluctuation-driven initialisation (Rossbroich, Gygax & Zenke
+    2022): on the first training batch, each hidden projection is redrawn as
+    ``W ~ N(0, sigma_w^2)``, bias 0, with ``sigma_w = (v_th / xi) / sqrt(m2 * sum_k eps_k^2)``,
+    where ``m2`` is the batch's mean over steps of ``sum_c x_c^2`` and ``eps`` the PSP
+    kernel (:func:`psp_kernel_energy`): the free membrane then fluctuates around 0 with
+    standard deviation ``v_th / xi`` (``xi = init_xi``, default 3), so neurons fire from
+    fluctuations rather than sitting silent. This assumes uncorrelated inputs (as the
+    paper's derivation does) and sets the mean to 0, a simplification of the paper's
+    choice of mean and spread; the state is kept in the buffer ``init_done``.
+    """
 
     def __init__(
         self,
@@ -91,6 +124,9 @@ class SNN(nn.Module):
         in_gain: float = 1.0,
         out_gain: float = 1.0,
         readout_scale: float = 1.0,
+        norm: bool = False,
+        init: str = "default",
+        init_xi: float = 3.0,
     ) -> None:
         super().__init__()
         from spikebench.engine.layers import LI, LIF
@@ -101,6 +137,12 @@ class SNN(nn.Module):
             raise ValueError(f"readout must be one of {', '.join(READOUTS)}, not {readout!r}")
         if hidden < 1 or n_layers < 1:
             raise ValueError("hidden and n_layers must be >= 1")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}, not {init!r}")
+        if engine == "norse" and norm:
+            raise ValueError("engine 'norse' steps Norse's cells with a plain linear; use norm=false")
+        if not init_xi > 0:
+            raise ValueError(f"init_xi must be > 0, not {init_xi}")
         if not (in_gain > 0 and out_gain > 0 and readout_scale > 0):
             raise ValueError(f"in_gain, out_gain and readout_scale must be > 0, not "
                              f"{in_gain}, {out_gain}, {readout_scale}")
@@ -114,24 +156,40 @@ class SNN(nn.Module):
                 dt=dt, surrogate=surrogate, alpha=alpha, backend=backend)
             for a, b in zip(sizes[:-1], sizes[1:])
         )
+        if norm:
+            for layer in self.hidden:
+                layer.linear = NormLinear(layer.n_in, layer.n_out)
         self.out = LI(hidden, n_classes, tau_syn=tau_syn, tau_mem=tau_mem, dt=dt, backend=backend)
         with torch.no_grad():
             for layer in self.hidden:
                 layer.linear.weight.mul_(in_gain)
             self.out.linear.weight.mul_(out_gain)
+        self.init, self.init_xi, self.v_th = init, float(init_xi), float(v_th)
+        self._eps2 = psp_kernel_energy(tau_syn, tau_mem, dt) if init == "fluctuation" else 0.0
+        self.register_buffer("init_done", torch.tensor(init == "default"),
+                             persistent=init != "default")  # default-init checkpoints unchanged
+
+    @torch.no_grad()
+    def _fluctuation_init(self, x: torch.Tensor) -> None:
+        """Redraw each hidden projection from batch ``x [T, B, C]`` (see the class doc)."""
+        for layer in self.hidden:
+            m2 = float(x.double().pow(2).sum(-1).mean())  # mean over steps of sum_c x_c^2
+            sigma_w = (self.v_th / self.init_xi) / max(m2 * self._eps2, 1e-12) ** 0.5
+            layer.linear.weight.normal_(0.0, sigma_w)
+            if layer.linear.bias is not None:
+                layer.linear.bias.zero_()
+            x = layer(x)  # the next layer's input: these spikes
+        self.init_done.fill_(True)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
+        if self.training and not bool(self.init_done):
+            self._fluctuation_init(x)
         spikes = []
         for layer in self.hidden:
             x = layer(x)  # [T, B, hidden]
             spikes.append(x)
         v = self.out(x)  # [T, B, K]
-        if self.readout == "max":
-            logits = v.amax(dim=0)
-        elif self.readout == "mean":
-            logits = v.mean(dim=0)
-        else:
-            logits = v[-1]
+        logits = v[-1] if self.readout == "last" else class_scores(v, self.readout)
         if self.readout_scale != 1.0:
             logits = logits * self.readout_scale
         return ModelOutput(logits, tuple(spikes))
@@ -157,9 +215,12 @@ def snn(
     in_gain: float = 1.0,
     out_gain: float = 1.0,
     readout_scale: float = 1.0,
+    norm: bool = False,
+    init: str = "default",
+    init_xi: float = 3.0,
 ) -> SNN:
     """The study's SNN: Linear -> LIF (Norse ``LIFCell``) -> LI readout, max over time."""
     return SNN(n_in, n_classes, hidden=hidden, n_layers=n_layers, recurrent=recurrent,
                engine=engine, readout=readout, tau_syn=tau_syn, tau_mem=tau_mem, v_th=v_th,
                dt=dt, alpha=alpha, surrogate=surrogate, in_gain=in_gain, out_gain=out_gain,
-               readout_scale=readout_scale)
+               readout_scale=readout_scale, norm=norm, init=init, init_xi=init_xi)

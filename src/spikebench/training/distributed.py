@@ -137,9 +137,12 @@ def gather_epoch(stats: EpochStats) -> EpochStats:
     """Training loss and accuracy over the samples of all processes."""
     if info() is None:
         return stats
-    loss_sum, correct, n = _sum([stats.loss * stats.n_samples,
-                                 round(stats.accuracy * stats.n_samples), stats.n_samples])
-    return EpochStats(loss_sum / n, correct / n, int(n))
+    loss_sum, correct, n, batch_sum, n_batches = _sum([
+        stats.loss * stats.n_samples, round(stats.accuracy * stats.n_samples), stats.n_samples,
+        stats.loss_batch_sum, stats.n_batches])
+    # A global step is one batch on every process; its loss is the mean over processes.
+    world = info().world_size
+    return EpochStats(loss_sum / n, correct / n, int(n), batch_sum / world, round(n_batches / world))
 
 
 def gather_eval(result: EvalResult) -> EvalResult:

@@ -24,11 +24,25 @@ Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 @dataclass(frozen=True)
 class EpochStats:
-    """Mean training loss (per sample) and training accuracy of one epoch."""
+    """Training loss and accuracy of one epoch, in two bookkeeping forms.
+
+    ``loss``: mean cross-entropy per sample, ``sum_b n_b L_b / sum_b n_b`` (``L_b`` the
+    mean loss of batch ``b``, ``n_b`` its size). ``loss_batch_sum``: ``sum_b L_b`` over the
+    epoch's ``n_batches`` batches, the form a loop that adds up ``loss.item()`` reports
+    (the original study's "first epoch loss"); ``loss_batch_sum / n_batches`` is the mean
+    per batch, which differs from ``loss`` when the last batch is smaller.
+    """
 
     loss: float
     accuracy: float
     n_samples: int
+    loss_batch_sum: float = math.nan
+    n_batches: int = 0
+
+    @property
+    def loss_per_batch(self) -> float:
+        """Mean of the per-batch mean losses (``nan`` without batches)."""
+        return self.loss_batch_sum / self.n_batches if self.n_batches else math.nan
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,8 @@ def train_one_epoch(
     """
     model.train()
     total_loss = torch.zeros((), dtype=torch.float64)
+    batch_sum = torch.zeros((), dtype=torch.float64)
+    n_batches = 0
     correct = 0
     seen = 0
     for step, (x, y) in enumerate(batches):
@@ -98,6 +114,8 @@ def train_one_epoch(
         optimizer.step()
         n = y.shape[0]
         total_loss += loss.detach().double().cpu() * n
+        batch_sum += loss.detach().double().cpu()
+        n_batches += 1
         hard = y if y.ndim == 1 else y.argmax(1)
         correct += int((logits.detach().argmax(1) == hard).sum())
         seen += n
@@ -105,7 +123,7 @@ def train_one_epoch(
             on_batch()
     if seen == 0:
         raise TrainingError("the training split yielded no batches")
-    return EpochStats(float(total_loss) / seen, correct / seen, seen)
+    return EpochStats(float(total_loss) / seen, correct / seen, seen, float(batch_sum), n_batches)
 
 
 @torch.no_grad()
