@@ -1,6 +1,7 @@
 """The fused engine computes exactly Norse's model: spikes, membranes and gradients (float64).
 
-The references are Norse's own modules (``LIFCell``, ``LIFRecurrentCell``, ``LICell``)
+Every implementation of the scans (PyTorch, numba, Triton through its interpreter) is
+checked. The references are Norse's own modules (``LIFCell``, ``LIFRecurrentCell``, ``LICell``)
 stepped in a Python loop with identical parameters and the ``norse-superspike``
 surrogate (what norse 1.1.0's SuperSpike computes).
 """
@@ -15,14 +16,23 @@ from norse.torch.functional.lif import LIFState as NorseLIFState
 from norse.torch.module.leaky_integrator import LICell
 from norse.torch.module.lif import LIFCell, LIFRecurrentCell
 
-from spikebench.engine import _native
+from spikebench.engine import _native, _triton
 from spikebench.engine.layers import LI, LIF
 from spikebench.engine.li import LIParams, li_initial_state, li_scan
 from spikebench.engine.lif import LIFParams, lif_initial_state, lif_scan
 
 F64 = torch.float64
 TOL = dict(rtol=1e-6, atol=1e-6)
-IMPLS = ["torch"] + (["numba"] if _native.numba_available() else [])
+IMPLS = (["torch"] + (["numba"] if _native.numba_available() else [])
+         + (["triton"] if _triton.triton_available() else []))
+
+
+@pytest.fixture(autouse=True)
+def _triton_interpreter(request, monkeypatch):
+    """The Triton kernels run on these CPU tensors through Triton's interpreter."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("impl") == "triton":
+        monkeypatch.setenv("TRITON_INTERPRET", "1")
 
 # Non-default constants, so that a parameter mixed up or ignored shows.
 LIF_KW = dict(tau_syn=4e-3, tau_mem=8e-3, v_th=0.8, v_reset=-0.1, v_leak=0.05, dt=1e-3)

@@ -21,8 +21,8 @@ the adjoints of ``u``, ``w`` and ``z``::
 and accumulates the parameter gradients ``dL/dalpha = sum gu_t ((u_{t-1} - v_th z_{t-1})
 - (I_t - w_t))``, ``dL/dbeta = sum gw_t w_{t-1}``, ``dL/da = sum gw_t u_{t-1}``,
 ``dL/db = sum gw_t z_{t-1}``. Implementations: ``"torch"`` (PyTorch tensor ops, any
-device) and ``"numba"`` (compiled CPU loop; for recurrent layers the product
-``R z_{t-1}`` and its adjoint are one ``torch.mm`` per step).
+device), ``"numba"`` (compiled CPU loop) and ``"triton"`` (one CUDA kernel); for recurrent
+layers these two compute the product ``R z_{t-1}`` and its adjoint as one ``torch.mm`` per step.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import torch
 
-from spikebench.engine.lif import scan_inputs
+from spikebench.engine.lif import compiled_kernels, scan_inputs
 from spikebench.engine.surrogate import COMPILED, check_surrogate, surrogate_derivative
 
 
@@ -77,14 +77,13 @@ class _AdLIFScan(torch.autograd.Function):
         ctx, current, u0, w0, z0, decay_mem, decay_adapt, a, b, rec, p, impl
     ):
         saved_input = current
-        if impl == "numba":
-            from spikebench.engine._native import numba_kernels
-
+        if impl != "torch":
+            kernels = compiled_kernels(impl)
             params = (decay_mem, decay_adapt, a, b)
             if rec is None:
-                U, W, Z = numba_kernels.adlif_forward(current, u0, w0, z0, *params, p)
+                U, W, Z = kernels.adlif_forward(current, u0, w0, z0, *params, p)
             else:  # keep the drive I_t + R z_{t-1} for the parameter gradients
-                U, W, Z, saved_input = numba_kernels.adlif_rec_forward(current, u0, w0, z0, *params, rec, p)
+                U, W, Z, saved_input = kernels.adlif_rec_forward(current, u0, w0, z0, *params, rec, p)
         else:
             U, W, Z = _forward(current, u0, w0, z0, decay_mem, decay_adapt, a, b, rec, p)
         ctx.impl = impl
@@ -102,16 +101,15 @@ class _AdLIFScan(torch.autograd.Function):
         rec = rec if ctx.has_rec else None
         p = ctx.p
         gz_out, gu_out, gw_out = (g.contiguous() if g is not None else None for g in (gz_out, gu_out, gw_out))
-        if ctx.impl == "numba":
-            from spikebench.engine._native import numba_kernels
-
+        if ctx.impl != "torch":
+            kernels = compiled_kernels(ctx.impl)
             params = (decay_mem, decay_adapt, a, b)
             if rec is None:
-                g_current, gu0, gw0, gz0, g_params = numba_kernels.adlif_backward(
+                g_current, gu0, gw0, gz0, g_params = kernels.adlif_backward(
                     current, U, W, Z, u0, w0, z0, gz_out, gu_out, gw_out, *params, p
                 )
                 return (g_current, gu0, gw0, gz0, *g_params, None, None, None)
-            g_current, gu0, gw0, gz0, g_params = numba_kernels.adlif_rec_backward(
+            g_current, gu0, gw0, gz0, g_params = kernels.adlif_rec_backward(
                 current, U, W, Z, u0, w0, z0, gz_out, gu_out, gw_out, *params, rec, p
             )  # here ``current`` holds the saved drive
             g_rec = None
@@ -183,7 +181,7 @@ def adlif_scan(
     """
     check_surrogate(p.surrogate, p.alpha)
     current, (u0, w0, z0), impl = scan_inputs(current, state, impl)
-    if impl == "numba" and p.surrogate not in COMPILED:
+    if impl in ("numba", "triton") and p.surrogate not in COMPILED:
         impl = "torch"  # the compiled kernels hard-code the SuperSpike forms
     if current.shape[0] == 0:
         return current, AdLIFState(u0, w0, z0)

@@ -14,7 +14,8 @@ the new state, so streaming in chunks gives exactly the result of one call on th
 sequence.
 
 Backends: ``"auto"`` (the fastest fused path for the tensor's device: on CPU the
-compiled numba loops and the sparse projection when numba works, else ``"torch"``),
+compiled numba loops and the sparse projection when numba works, on CUDA the Triton
+kernels when Triton imports, else ``"torch"``),
 ``"torch"`` (fused scan in PyTorch ops with a hand-written backward; any device),
 ``"norse"`` (the reference: Norse's ``LIFCell`` / ``LIFRecurrentCell`` / ``LICell``
 called step by step with the input projection inside the loop, as the original study
@@ -48,13 +49,18 @@ def _check_backend(backend: str, allowed: tuple[str, ...] = BACKENDS) -> str:
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:
-    """The kernel implementation a backend runs on ``device``: "numba", "torch" or "norse"."""
+    """The kernel implementation a backend runs on ``device``: "numba", "triton", "torch" or "norse"."""
     if backend == "auto":
         if device.type == "cpu":
             from spikebench.engine import _native
 
             if _native.numba_available():
                 return "numba"
+        if device.type == "cuda":
+            from spikebench.engine import _triton
+
+            if _triton.triton_available():
+                return "triton"
         return "torch"
     return backend
 
@@ -114,7 +120,7 @@ class _Layer(nn.Module):
             state = self.initial_state(x.shape[1], dtype=x.dtype, device=x.device)
         impl = resolve_backend(self.backend, x.device)
         p = getattr(self, "p", None)
-        if impl == "numba" and getattr(p, "surrogate", COMPILED[0]) not in COMPILED:
+        if impl in ("numba", "triton") and getattr(p, "surrogate", COMPILED[0]) not in COMPILED:
             impl = "torch"  # the compiled kernels hard-code the SuperSpike forms
         return self._run(x, state, impl)
 

@@ -14,7 +14,8 @@ The backward pass is the adjoint recurrence walked in reverse::
     gv_t += dL/dv_t ;  gj_t = a_mem gv_t + (1 - a_syn) gi_t  -> dL/dI_t
     gv_{t-1} = (1 - a_mem) gv_t ;  gi_{t-1} = gj_t
 
-Implementations ``"torch"`` (any device) and ``"numba"`` (compiled CPU loop).
+Implementations ``"torch"`` (any device), ``"numba"`` (compiled CPU loop) and
+``"triton"`` (one CUDA kernel).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import NamedTuple
 
 import torch
 
-from spikebench.engine.lif import LIFParams, lif_initial_state, scan_inputs
+from spikebench.engine.lif import LIFParams, compiled_kernels, lif_initial_state, scan_inputs
 
 
 class LIParams(NamedTuple):
@@ -80,10 +81,8 @@ def _torch_backward(gv_out, gi, p: LIParams):
 class _LIScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, v0, i0, p, impl):  # type: ignore[override]
-        if impl == "numba":
-            from spikebench.engine._native import numba_kernels
-
-            V, i_last = numba_kernels.li_forward(current, v0, i0, p)
+        if impl != "torch":
+            V, i_last = compiled_kernels(impl).li_forward(current, v0, i0, p)
         else:
             V, i_last = _torch_forward(current, v0, i0, p)
         ctx.p = p
@@ -102,10 +101,8 @@ def scan_backward(gv_out, gi_last, shape, p: LIParams, impl: str):
     if gv_out is None:
         gv_out = gi_last.new_zeros(shape)
     gi = gi_last if gi_last is not None else torch.zeros_like(gv_out[0])
-    if impl == "numba":
-        from spikebench.engine._native import numba_kernels
-
-        return numba_kernels.li_backward(gv_out.contiguous(), gi.contiguous(), p)
+    if impl != "torch":
+        return compiled_kernels(impl).li_backward(gv_out.contiguous(), gi.contiguous(), p)
     return _torch_backward(gv_out, gi, p)
 
 

@@ -40,7 +40,7 @@ from typing import NamedTuple
 
 import torch
 
-from spikebench.engine import _native
+from spikebench.engine import _native, _triton
 from spikebench.engine.surrogate import COMPILED, check_surrogate, surrogate_derivative
 
 
@@ -144,7 +144,18 @@ def _torch_backward(
     return g_current, gv, gi.clone(), gzr  # gi is a view of g_current[0]
 
 
-_IMPLEMENTATIONS = ("torch", "numba")
+_IMPLEMENTATIONS = ("torch", "numba", "triton")
+
+
+def compiled_kernels(impl: str):
+    """The kernel module of a compiled implementation: numba's (CPU) or Triton's (CUDA)."""
+    if impl == "numba":
+        from spikebench.engine._native import numba_kernels
+
+        return numba_kernels
+    from spikebench.engine._triton import kernels
+
+    return kernels
 
 
 def state_tensors(state: tuple[torch.Tensor, ...], dtype: torch.dtype, batch: int,
@@ -159,7 +170,8 @@ def scan_inputs(
     """The checks every scan (LIF, LI, AdLIF) makes first.
 
     Returns ``current [T, B, N]`` made contiguous, the state tensors as ``[B, N]`` in its
-    dtype, and the implementation to run (``"torch"`` where numba cannot take the tensor).
+    dtype, and the implementation to run (``"torch"`` where numba or Triton cannot take the
+    tensor).
     """
     if impl not in _IMPLEMENTATIONS:
         raise ValueError(f"impl must be one of {_IMPLEMENTATIONS}, got {impl!r}")
@@ -169,19 +181,20 @@ def scan_inputs(
     state = state_tensors(state, current.dtype, *current.shape[1:])
     if impl == "numba" and not _native.supports(current):
         impl = "torch"
+    if impl == "triton" and not _triton.supports(current):
+        impl = "torch"
     return current, state, impl
 
 
 class _LIFScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, v0, i0, z0, rec, p, impl):  # type: ignore[override]
-        if impl == "numba":
-            from spikebench.engine._native import numba_kernels
-
+        if impl != "torch":
+            kernels = compiled_kernels(impl)
             if rec is None:
-                Z, U, i_last = numba_kernels.lif_forward(current, v0, i0, p)
+                Z, U, i_last = kernels.lif_forward(current, v0, i0, p)
             else:
-                Z, U, i_last = numba_kernels.lif_rec_forward(current, v0, i0, z0, rec, p)
+                Z, U, i_last = kernels.lif_rec_forward(current, v0, i0, z0, rec, p)
         else:
             Z, U, i_last = _torch_forward(current, v0, i0, z0, rec, p)
         ctx.p = p
@@ -214,14 +227,13 @@ def scan_backward(
         gz_out = gz_out.contiguous()
     if gu_out is not None and not gu_out.is_contiguous():
         gu_out = gu_out.contiguous()
-    if impl == "numba":
-        from spikebench.engine._native import numba_kernels
-
+    if impl != "torch":
+        kernels = compiled_kernels(impl)
         if rec is None:
-            g_current, gv0, gi0 = numba_kernels.lif_backward(U, gz_out, gu_out, gi, p)
+            g_current, gv0, gi0 = kernels.lif_backward(U, gz_out, gu_out, gi, p)
             gz0 = None
         else:
-            g_current, gv0, gi0, gz0 = numba_kernels.lif_rec_backward(U, gz_out, gu_out, gi, rec, p)
+            g_current, gv0, gi0, gz0 = kernels.lif_rec_backward(U, gz_out, gu_out, gi, rec, p)
     else:
         g_current, gv0, gi0, gz0 = _torch_backward(U, gz_out, gu_out, gi, rec, p)
     g_rec = None
@@ -263,7 +275,7 @@ def lif_scan(
     """
     check_surrogate(p.surrogate, p.alpha)
     current, (v0, i0, z0), impl = scan_inputs(current, state, impl)
-    if impl == "numba" and p.surrogate not in COMPILED:
+    if impl in ("numba", "triton") and p.surrogate not in COMPILED:
         impl = "torch"  # the compiled kernels hard-code the SuperSpike forms
     if current.shape[0] == 0:
         return current, (current if membrane else None), LIFState(v0, i0, z0)

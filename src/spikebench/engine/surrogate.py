@@ -20,7 +20,7 @@ it in the backward pass by a smooth pseudo-derivative ``dz/dx ~ g(x)``:
     ``2 / (pi alpha)`` = 0.32 for ``alpha = 2``; SuperSpike's is ``0.41 / alpha`` (0.41 for
     ``"norse-superspike"``, 0.0041 for ``alpha = 100``).
 
-The compiled CPU kernels implement the two SuperSpike forms only (a fast sigmoid is the
+The compiled kernels (numba on CPU, Triton on CUDA) implement the two SuperSpike forms only (a fast sigmoid is the
 SuperSpike curve: snnTorch's ``fast_sigmoid(slope=k)`` is ``"superspike"`` with
 ``alpha = k``); a layer with another surrogate runs the PyTorch scan
 (:data:`COMPILED`).
@@ -36,7 +36,7 @@ import torch
 from spikebench.errors import ConfigError
 
 SURROGATES: tuple[str, ...] = ("superspike", "norse-superspike", "arctan")
-COMPILED: tuple[str, ...] = ("superspike", "norse-superspike")  # the numba kernels' forms
+COMPILED: tuple[str, ...] = ("superspike", "norse-superspike")  # the numba and Triton kernels' forms
 
 
 def check_surrogate(name: str, alpha: float) -> None:
