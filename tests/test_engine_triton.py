@@ -220,3 +220,10 @@ def test_cuda_models_run_the_triton_kernels(monkeypatch):
     loss.backward()
     assert calls and set(calls) == {"triton"}
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_a_surrogate_the_kernels_lack_runs_the_torch_scan():
+    fn, inputs = _lif_case(True, True, "arctan", T=8)
+    fn_a, _ = _adlif_case(False, T=8, surrogate="arctan")
+    _compare(fn, inputs, 2)
+    _compare(fn_a, _adlif_case(False, T=8)[1], 3)
