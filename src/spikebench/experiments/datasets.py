@@ -7,8 +7,10 @@
 
 Validation is the data set's own validation file when it has one (SSC); otherwise whole
 speakers held out of the training file (``spikebench.data.splits.speaker_holdout``), so
-no speaker of the validation split is seen in training. The test file is only read here
-and evaluated once, at the end of training. Binned splits are ``[T, B, C]`` time-major.
+no speaker of the validation split is seen in training. The number of classes comes from
+the training file; the test file is only read here (binned; its channel count and labels
+checked against the training file) and evaluated once, at the end of training. Binned
+splits are ``[T, B, C]`` time-major.
 """
 
 from __future__ import annotations
@@ -120,25 +122,30 @@ def prepare_data(files: DatasetFiles, spec: DataSpec, *, seed: int = 0,
             raise DataError(f"{files.train}: cannot hold out whole speakers for validation "
                             f"({len(np.unique(full.speakers))} speaker(s) in the file)")
         train, val = full.subset(train_idx), full.subset(val_idx)
-    splits = (train, val, test) if test is not None else (train, val)
-    labels = np.concatenate([np.asarray(s.labels) for s in splits])
+    # The classes come from the training file (and its validation file); the test file's
+    # labels are only checked against them, never used to size the models.
+    labels = np.concatenate([np.asarray(s.labels) for s in (train, val)])
     keys = tuple(full.keys)
     n_classes = max(len(keys), int(labels.max()) + 1)
     if test is not None and test.n_channels != train.n_channels:
         raise DataError(f"{files.test}: {test.n_channels} channels, but {files.train} has "
                         f"{train.n_channels}")
+    test_labels = np.asarray(test.labels) if test is not None else np.zeros(0, np.int64)
+    if len(test_labels) and int(test_labels.max()) >= n_classes:
+        raise DataError(f"{files.test}: label {int(test_labels.max())} is not a class of "
+                        f"{files.train} ({n_classes} classes)")
     return PreparedData(files, train, val, test, n_classes, keys,
                         tuple(int(s) for s in np.unique(val.speakers)))
 
 
-def sample_events(test_file: Path, n: int) -> dict[str, np.ndarray]:
-    """Events of ``n`` test samples (distinct classes first) for spike rasters.
+def sample_events(path: Path, n: int) -> dict[str, np.ndarray]:
+    """Events of ``n`` samples of the file at ``path`` (distinct classes first) for spike rasters.
 
     Returns ``times`` (float32 s), ``units``, ``offsets`` [n + 1], ``labels``, ``keys``.
     """
     from spikebench.data.shd import read_shd
 
-    data = read_shd(test_file)
+    data = read_shd(path)
     _, first = np.unique(data.labels, return_index=True)
     firsts = set(first.tolist())
     order = sorted(firsts) + [i for i in range(len(data)) if i not in firsts]

@@ -294,7 +294,7 @@ def run_experiment(
     if not resume:
         write_text_atomic(out / "config.toml", cfg.to_toml())
     if not (out / "samples.npz").exists():
-        _write_samples(out / "samples.npz", sample_events(files.test, cfg.n_samples))
+        _write_samples(out / "samples.npz", sample_events(files.train, cfg.n_samples))
 
     previous: dict[str, Any] = {}
     if resume and results_path.exists():

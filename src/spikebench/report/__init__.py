@@ -28,9 +28,9 @@ def _figure_specs(run) -> list[tuple[str, str, str, str, Callable]]:
     return [
         (
             "rasters", "spike_rasters.png",
-            "Spike rasters of test inputs: each dot is one spike, at its time (s) on its input "
+            "Spike rasters of training inputs (the test file is kept for the final evaluation): each dot is one spike, at its time (s) on its input "
             "channel (0 = highest frequency); the title gives the spoken word.",
-            "Spike rasters of a few test inputs",
+            "Spike rasters of a few training inputs",
             lambda: plots.plot_spike_rasters(run.samples, d.keys),
         ),
         (

@@ -303,6 +303,9 @@ def streaming_table(run: RunResults) -> Table | None:
         rows=tuple(rows),
         align=("l", "r", "r", "r", "r", "r"),
         notes=(
+            "Accuracy at the end: each utterance decided when it ends (after its last "
+            "spike), streamed one bin at a time; Table 2 decides after the whole fixed "
+            "window (all time bins, silence after the word included), so the two can differ.",
             "Real-time factor = latency per bin / bin width: below 1 the network keeps up "
             "with the sound as it arrives.",
         ) + (("Seed runs: the first seed's figures.",) if any(g.n_seeds > 1 for g in groups) else ()),
