@@ -13,11 +13,12 @@ from spikebench.experiments.config import (
     load_experiment,
     parse_value,
 )
+from spikebench.models import model_info
 
 
 def test_seed_is_the_original_study():
     cfg = load_experiment("seed")
-    rows = [(m.phase, m.family, m.hidden, m.lr, m.epochs) for m in cfg.models]
+    rows = [(m.phase, model_info(m.model).family, m.hidden, m.lr, m.epochs) for m in cfg.models]
     assert rows == [
         (1, "snn", 128, 1e-3, 10),
         (2, "snn", 256, 5e-3, 3),
@@ -27,8 +28,8 @@ def test_seed_is_the_original_study():
     assert [m.reference.accuracy for m in cfg.models] == [0.82, 0.78, 0.74, 0.88]
     assert [m.reference.seconds_per_batch for m in cfg.models] == [0.9, 0.85, None, 0.32]
     assert cfg.dataset == "digits"
-    assert {m.engine for m in cfg.models if m.family == "snn"} == {"fused"}
-    assert all(m.engine is None for m in cfg.models if m.family != "snn")
+    assert {m.engine for m in cfg.models if m.model == "snn"} == {"fused"}
+    assert all(m.engine is None for m in cfg.models if m.model != "snn")
 
 
 def test_overrides_dotted_keys_and_wildcards():
@@ -87,13 +88,13 @@ def test_unknown_experiment_and_bad_files(tmp_path):
     with pytest.raises(ConfigError, match="lists no"):
         load_experiment(str(empty))
     dup = tmp_path / "dup.toml"
-    dup.write_text('name = "x"\n[[models]]\nname="a"\nmodel="ann"\nfamily="ann"\n'
-                   '[[models]]\nname="a"\nmodel="cnn"\nfamily="cnn"\n', encoding="utf-8")
+    dup.write_text('name = "x"\n[[models]]\nname="a"\nmodel="ann"\n'
+                   '[[models]]\nname="a"\nmodel="cnn"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="repeated: a"):
         load_experiment(str(dup))
 
 
 def test_overrides_do_not_mutate_the_input():
-    raw = {"name": "x", "models": [{"name": "a", "model": "ann", "family": "ann"}]}
+    raw = {"name": "x", "models": [{"name": "a", "model": "ann"}]}
     apply_overrides(raw, ["models.a.epochs=3"])
-    assert raw["models"][0] == {"name": "a", "model": "ann", "family": "ann"}
+    assert raw["models"][0] == {"name": "a", "model": "ann"}

@@ -19,6 +19,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from test_report_data import make_results
+
 from spikebench.cli import main
 from spikebench.errors import ConfigError
 from spikebench.export.nir import export_nir, load_norse, snn_to_nir
@@ -112,6 +114,9 @@ def test_non_spiking_models_are_refused(tmp_path, name) -> None:
 
 
 def _fake_run(run_dir, models: dict[str, dict]) -> None:
+    """A run directory of untrained ``models`` (name -> create_model arguments), 3 classes."""
+    results = make_results(n_classes=3)
+    template = results["models"][0]
     entries = []
     for name, build in models.items():
         b = dict(build)
@@ -120,8 +125,9 @@ def _fake_run(run_dir, models: dict[str, dict]) -> None:
             "model": model.state_dict(), "optimizer": {}, "rng": {}, "epoch": 1, "history": {},
             "config": {}, "build": build,
         })
-        entries.append({"name": name, "family": build["name"]})
-    results = {"dataset": {"bin": {"dt": 0.01}, "keys": ["a", "b", "c"]}, "models": entries}
+        entries.append({**template, "name": name, "group": name, "model": build["name"]})
+    results["models"] = entries
+    results["dataset"]["keys"] = ["a", "b", "c"]
     (run_dir / "results.json").write_text(json.dumps(results))
 
 

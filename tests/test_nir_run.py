@@ -73,7 +73,7 @@ def test_exported_run_steps_identically_in_norse(trained, tmp_path):
 
 
 def test_efficiency_and_streaming_of_the_trained_model_fit_the_report(trained, tmp_path):
-    from spikebench.report.rundir import load_run
+    from spikebench.record import load_run
 
     model, split, bin_dt = trained["model"], trained["split"], trained["bin_dt"]
     eff = measure_efficiency(model, split.batches(50), bin_dt=bin_dt)

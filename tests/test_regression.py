@@ -23,6 +23,7 @@ import pytest
 
 from spikebench.experiments.config import config_from_dict
 from spikebench.experiments.runner import run_experiment
+from spikebench.record import ModelRecord, load_run
 
 GOLDEN = Path(__file__).with_name("regression_golden.json")
 
@@ -36,27 +37,27 @@ EXPERIMENT: dict[str, Any] = {
     "inference": {"batch_size": 50, "warmup_batches": 0, "max_batches": 1,
                   "latency_samples": 2},
     "models": [
-        {"name": "snn_fused", "model": "snn", "family": "snn", "engine": "fused",
+        {"name": "snn_fused", "model": "snn", "engine": "fused",
          "selection": "best_val", "hparams": {"readout": "mean", "surrogate": "norse-superspike"},
          **_SMALL},
-        {"name": "snn_torch", "model": "snn", "family": "snn", "engine": "torch", **_SMALL},
-        {"name": "snn_norse", "model": "snn", "family": "snn", "engine": "norse",
+        {"name": "snn_torch", "model": "snn", "engine": "torch", **_SMALL},
+        {"name": "snn_norse", "model": "snn", "engine": "norse",
          "hparams": {"readout": "mean", "surrogate": "norse-superspike"}, **_SMALL},
-        {"name": "ann", "model": "ann", "family": "ann", "n_seeds": 2, **_SMALL},
-        {"name": "cnn", "model": "cnn", "family": "cnn", **{**_SMALL, "hidden": 8},
+        {"name": "ann", "model": "ann", "n_seeds": 2, **_SMALL},
+        {"name": "cnn", "model": "cnn", **{**_SMALL, "hidden": 8},
          "selection": "best_val", "augment": {"time_shift": 2, "channel_shift": 1}},
-        {"name": "rsnn", "model": "rsnn", "family": "snn", "engine": "fused",
+        {"name": "rsnn", "model": "rsnn", "engine": "fused",
          "schedule": "onecycle", "weight_decay": 1e-4, "selection": "best_val",
          "hparams": {"recurrent": True, "n_layers": 2, "alpha": 5.0, "readout": "mean"},
          **_SMALL},
-        {"name": "adlif", "model": "adlif", "family": "snn", "engine": "fused",
+        {"name": "adlif", "model": "adlif", "engine": "fused",
          "augment": {"time_shift": 2, "cutmix": 1.0, "mixup": 0.2},
          "hparams": {"n_layers": 1, "alpha": 5.0, "readout": "mean"}, **_SMALL},
-        {"name": "delays", "model": "delays", "family": "snn", "engine": "fused",
+        {"name": "delays", "model": "delays", "engine": "fused",
          "hparams": {"n_layers": 1, "max_delay": 0.05, "alpha": 5.0}, **_SMALL},
-        {"name": "hybrid", "model": "hybrid", "family": "hybrid", "engine": "fused",
+        {"name": "hybrid", "model": "hybrid", "engine": "fused",
          "hparams": {"filters": 4}, **_SMALL},
-        {"name": "stdp", "model": "stdp", "family": "stdp", "engine": "fused",
+        {"name": "stdp", "model": "stdp", "engine": "fused",
          "hparams": {"stdp_epochs": 1}, **_SMALL},
     ],
 }
@@ -66,20 +67,19 @@ EFFICIENCY_KEYS = ("params", "activation_sparsity", "connection_sparsity",
                    "spikes_per_sample", "synaptic_events")
 
 
-def _digest(model: dict[str, Any]) -> dict[str, Any]:
-    eff = model["efficiency"]
-    stream = model["streaming"]
+def _digest(model: ModelRecord) -> dict[str, Any]:
+    eff = model.efficiency or {}
     return {
-        "train_loss": model["history"]["train_loss"],
-        "train_acc": model["history"]["train_acc"],
-        "val_acc": model["history"]["val_acc"],
-        "selected_epoch": model["selected_epoch"],
-        "test_acc": model["test_acc"],
-        "test_confusion": model["test_confusion"],
-        "params": model["params"],
+        "train_loss": list(model.history.train_loss),
+        "train_acc": list(model.history.train_acc),
+        "val_acc": list(model.history.val_acc),
+        "selected_epoch": model.selected_epoch,
+        "test_acc": model.test_acc,
+        "test_confusion": [list(row) for row in model.test_confusion],
+        "params": model.params,
         "efficiency": {k: eff.get(k) for k in EFFICIENCY_KEYS},
-        "synops": {k: v for k, v in (eff.get("synops") or {}).items()},
-        "streaming": None if stream is None else stream["accuracy_vs_time"],
+        "synops": dict(eff.get("synops") or {}),
+        "streaming": None if model.streaming is None else list(model.streaming.accuracy_vs_time),
     }
 
 
@@ -105,9 +105,8 @@ def _close(actual: Any, expected: Any, where: str) -> None:
 def regression_run(tiny_shd, tmp_path_factory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("regression") / "run"
     cfg = config_from_dict(dict(EXPERIMENT, dataset=str(tiny_shd["train"].parent)))
-    path = run_experiment(cfg, out, root=out.parent / "data", device="cpu")
-    results = json.loads(Path(path).read_text(encoding="utf-8"))
-    return {m["name"]: _digest(m) for m in results["models"]}
+    run_experiment(cfg, out, root=out.parent / "data", device="cpu")
+    return {m.name: _digest(m) for m in load_run(out).models}
 
 
 def test_fixed_seed_run_matches_the_recorded_numbers(regression_run):

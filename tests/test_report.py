@@ -18,7 +18,7 @@ from spikebench.report import build_report, plots
 from spikebench.report.document import build_document
 from spikebench.report.html import render_html
 from spikebench.report.markdown import render_markdown
-from spikebench.report.rundir import group_models, load_run
+from spikebench.report.rundir import group_models, read_run as load_run
 
 CORE_FIGURES = ("spike_rasters.png", "learning_curves.png", "accuracy_vs_time.png", "confusion_matrices.png")
 OPTIONAL_FIGURES = ("streaming_accuracy.png", "search_history.png")
@@ -154,14 +154,6 @@ def test_report_without_samples_or_config(tmp_path):
     assert "Table 1." in text
 
 
-def test_test_selected_rows_are_marked(tmp_path):
-    results = make_results()
-    results["models"][0]["selected_on"] = "test"
-    text, _ = _render(tmp_path, results)
-    assert _table_row(text, results["models"][0]["label"] + "†")
-    assert "selected on the test split" in text
-
-
 def test_text_is_escaped(tmp_path):
     results = make_results()
     results["models"][1]["label"] = "SNN <b>|x"
@@ -177,7 +169,10 @@ def test_text_is_escaped(tmp_path):
         (lambda r: r.__setitem__("models", []), "field 'models'"),
         (lambda r: r["models"][0].__setitem__("test_confusion", [[1, 2]]), "test_confusion"),
         (lambda r: r["models"][3]["history"].__setitem__("val_acc", "high"), r"cnn128.*val_acc"),
-        (lambda r: r["models"][0].__setitem__("selected_on", "best"), "selected_on"),
+        (lambda r: r["models"][0].__setitem__("selected_on", "test"), "selected_on"),
+        (lambda r: r["models"][1].pop("history"), r"snn256\): missing field 'history'"),
+        (lambda r: r["models"][1].__setitem__("extra", 1), r"unknown field 'extra'"),
+        (lambda r: r.__setitem__("schema_version", 99), r"schema_version 99 is not one"),
     ],
 )
 def test_malformed_results_name_the_field(tmp_path, mutate, message):
@@ -212,7 +207,7 @@ def test_rebuild_is_deterministic_and_a_failed_one_keeps_the_report(tmp_path, mo
     def boom(blocks):
         raise RuntimeError("render failed")
 
-    (run / "results.json").write_text((run / "results.json").read_text().replace('"seed"', '"changed"'))
+    (run / "results.json").write_text((run / "results.json").read_text().replace('"experiment": "seed"', '"experiment": "changed"'))
     monkeypatch.setattr("spikebench.report.html.render_html", boom)
     with pytest.raises(RuntimeError):
         build_report(run)
@@ -227,7 +222,7 @@ def test_seeds_are_grouped_and_different_set_ups_are_not(tmp_path):
     groups = group_models(run.models)
     assert [g.n_seeds for g in groups] == [3, 3, 3, 3]
     assert [sorted(r.seed for r in g.runs) for g in groups] == [[0, 1, 2]] * 4
-    results["models"][1]["lr"] = 0.01  # seed 1 of the first model now has another set-up
+    results["models"][1]["group"] = "other"  # seed 1 of the first model: another model now
     groups = group_models(load_run(make_run_dir(tmp_path / "b", results, samples=False)).models)
     assert [g.n_seeds for g in groups] == [2, 1, 3, 3, 3]
     for m in results["models"]:
@@ -235,13 +230,11 @@ def test_seeds_are_grouped_and_different_set_ups_are_not(tmp_path):
     assert [g.n_seeds for g in group_models(load_run(make_run_dir(tmp_path / "c", results)).models)] == [12]
 
 
-def test_minimal_results_degrade_gracefully(tmp_path):
-    (tmp_path / "results.json").write_text(json.dumps({"models": [{"name": "only", "test_acc": 0.5}]}))
-    md, html = build_report(tmp_path)
-    text = md.read_text()
-    assert "Test accuracy of the model of this run: only: **50.0%**" in text and "Table 1." in text and "Table 2." in text
-    assert "![" not in text and "<img" not in html.read_text()
-    assert not (tmp_path / "figures").exists()
+def test_a_run_without_a_finished_model_is_refused(tmp_path):
+    results = make_results()
+    results["models"] = []
+    with pytest.raises(DataError, match="field 'models' should be a non-empty list"):
+        build_report(make_run_dir(tmp_path / "run", results))
 
 
 def test_command_line_overrides_are_flagged(tmp_path):

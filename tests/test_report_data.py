@@ -1,10 +1,10 @@
-"""A run-directory builder for the report tests, following the shared results.json contract.
+"""A run-directory builder for the report tests, following the run record's schema.
 
-``make_results`` returns a results.json object shaped exactly as the contract in the
-project notes (seed experiment: phase-1 SNN, phase-2 SNN, ANN, CNN), with values drawn
-from a seeded generator; options add the optional sections later issues bring (several
-seeds, efficiency, streaming, search). ``make_run_dir`` writes it with a config.toml and
-a samples.npz. The tests in this module check the builder itself against the contract.
+``make_results`` returns a results.json object shaped as :mod:`spikebench.record` reads it
+(seed experiment: phase-1 SNN, phase-2 SNN, ANN, CNN), with values drawn from a seeded
+generator; options add the optional sections (several seeds, efficiency, streaming,
+search). ``make_run_dir`` writes it with a config.toml and a samples.npz. The tests in
+this module check the builder itself against the record module.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def _efficiency(rng, entry, hidden, spiking):
     }
 
 
-def _model_entry(rng, spec, seed, n_classes, *, efficiency, streaming):
+def _model_entry(rng, spec, seed, n_classes, *, efficiency, streaming, n_seeds=1):
     name, label, family, phase, engine, hidden, lr, epochs, ref_acc, ref_spb = spec
     final = float(np.clip(ref_acc + rng.normal(0, 0.03), 0.05, 0.99))
     e = np.arange(1, epochs + 1)
@@ -102,14 +102,16 @@ def _model_entry(rng, spec, seed, n_classes, *, efficiency, streaming):
     loss = 3.0 * np.exp(-0.6 * e) + 0.2 + rng.normal(0, 0.02, epochs)
     spb = {"snn": 0.04, "ann": 0.002, "cnn": 0.01}[family] * (1 + 0.1 * rng.random())
     entry = {
-        "name": name if seed == 0 else f"{name}_s{seed}", "label": label, "family": family, "model": family, "phase": phase,
+        "name": name if seed == 0 else f"{name}_s{seed}", "group": name, "label": label,
+        "family": family, "model": family, "phase": phase,
         "engine": engine, "hidden": hidden, "hparams": {}, "lr": lr, "schedule": "constant", "epochs": epochs, "batch_size": 64, "seed": seed,
         "params": int(700 * hidden + hidden * n_classes + hidden + n_classes),
         "history": {
             "train_loss": loss.tolist(), "train_acc": train.tolist(), "val_acc": val.tolist(),
             "epoch_seconds": (5 + rng.random(epochs)).tolist(),
         },
-        "selected_epoch": epochs,
+        "weight_decay": 0.0, "augment": {}, "selection": "last", "selected_on": "final",
+        "n_seeds": n_seeds, "selected_epoch": epochs, "val_acc_selected": float(val[-1]),
         "test_acc": final,
         "test_confusion": _confusion(rng, final, n_classes, 5),
         "inference": {"batch_size": 64, "seconds_per_batch": spb,
@@ -117,6 +119,7 @@ def _model_entry(rng, spec, seed, n_classes, *, efficiency, streaming):
         "wall_seconds": float(6 * epochs + rng.random()),
         "reference": {"accuracy": ref_acc, "seconds_per_batch": ref_spb},
         "efficiency": None,
+        "streaming": None,
     }
     if efficiency:
         entry["efficiency"] = _efficiency(rng, entry, hidden, family == "snn")
@@ -124,7 +127,8 @@ def _model_entry(rng, spec, seed, n_classes, *, efficiency, streaming):
         frac = np.linspace(0.1, 1.0, 10)
         t = np.arange(1, 101) * 0.01
         entry["streaming"] = {
-            "bin_dt": 0.01, "readout": "max", "fraction": frac.tolist(),
+            "bin_dt": 0.01, "n_samples": 5 * n_classes, "n_steps": 100, "readout": "max",
+            "fraction": frac.tolist(),
             "accuracy": (final * frac ** 0.5).tolist(), "time_s": t.tolist(),
             "accuracy_vs_time": (final * np.minimum(1, t / 0.8)).tolist(), "final_accuracy": final,
             "seconds_per_bin": 2e-4, "seconds_per_bin_p95": 3e-4, "real_time_factor": 0.02,
@@ -137,10 +141,12 @@ def make_results(*, seeds=(0,), efficiency=False, streaming=False, search=False,
                  n_classes=20, rng_seed=0) -> dict:
     rng = np.random.default_rng(rng_seed)
     models = [
-        _model_entry(rng, spec, s, n_classes, efficiency=efficiency, streaming=streaming)
+        _model_entry(rng, spec, s, n_classes, efficiency=efficiency, streaming=streaming,
+                     n_seeds=len(seeds))
         for spec in SEED_MODELS for s in seeds
     ]
     results = {
+        "schema_version": 1,
         "spikebench_version": "0.1.0",
         "experiment": "seed",
         "command": "spikebench run --dataset digits --out runs/test",
@@ -151,6 +157,7 @@ def make_results(*, seeds=(0,), efficiency=False, streaming=False, search=False,
         "protocol": "Validation on held-out speakers; the test file is evaluated once with the final model.",
         "dataset": {
             "name": "digits", "train_file": "digits_train.h5", "test_file": "digits_test.h5",
+            "valid_file": None,
             "n_train": 800, "n_val": 200, "n_test": 5 * n_classes, "n_classes": n_classes,
             "keys": list(KEYS[:n_classes]), "val_speakers": [4, 5],
             "bin": {"dt": 0.01, "t_max": 1.0, "pool": 1, "binary": False},
@@ -211,6 +218,14 @@ def test_builder_follows_contract():
         assert k == r["dataset"]["n_classes"] and all(len(row) == k for row in m["test_confusion"])
         assert len(m["history"]["train_loss"]) == m["epochs"]
     assert len(r["models"]) == 2 * len(SEED_MODELS)
+
+
+def test_builder_output_reads_as_a_run_record(tmp_path):
+    from spikebench.record import load_run
+
+    full = make_results(seeds=(0, 1), efficiency=True, streaming=True, search=True)
+    run = load_run(make_run_dir(tmp_path, full))
+    assert len(run.models) == 2 * len(SEED_MODELS) and run.search["study"] == "seed-search"
 
 
 def test_samples_offsets_consistent():

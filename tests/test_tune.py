@@ -34,7 +34,6 @@ latency_samples = 2
 [[models]]
 name = "snn"
 model = "snn"
-family = "snn"
 hidden = 32
 lr = 0.005
 epochs = {epochs}

@@ -131,32 +131,30 @@ class _RichProgress:
             self.bar.remove_task(self.task)
             self.task = None
 
-    def model_end(self, spec, entry) -> None:
-        inf = entry["inference"]
-        self.console.log(f"  test acc {entry['test_acc']:.3f}; inference "
-                         f"{inf['seconds_per_batch']:.4f} s per batch of {inf['batch_size']}, "
-                         f"{inf['latency_seconds_per_sample'] * 1e3:.2f} ms per sample")
+    def model_end(self, spec, record) -> None:
+        inf = record.inference
+        self.console.log(f"  test acc {record.test_acc:.3f}; inference "
+                         f"{inf.seconds_per_batch:.4f} s per batch of {inf.batch_size}, "
+                         f"{inf.latency_seconds_per_sample * 1e3:.2f} ms per sample")
 
 
-def _summary(console: Any, results_path: Path) -> None:
-    import json
-
+def _summary(console: Any, run_dir: Path) -> None:
     from rich.table import Table
 
-    results = json.loads(results_path.read_text())
-    table = Table(title=f"{results['experiment']} on {results['dataset']['name']}")
+    from spikebench.record import load_run
+
+    run = load_run(run_dir)
+    table = Table(title=f"{run.experiment} on {run.dataset.name}")
     for col in ("phase", "model", "size", "lr", "ep", "params", "acc", "study", "s/batch",
                 "study"):
         table.add_column(col, justify="left" if col == "model" else "right")
-    for m in results["models"]:
-        ref = m.get("reference") or {}
-        ref_acc, ref_s = ref.get("accuracy"), ref.get("seconds_per_batch")
-        params = m["params"]
-        table.add_row(str(m["phase"]), m["name"], str(m["hidden"]), f"{m['lr']:g}",
-                      str(m["epochs"]),
+    for m in run.models:
+        ref_acc, ref_s = m.reference.accuracy, m.reference.seconds_per_batch
+        params = m.params
+        table.add_row(str(m.phase), m.name, str(m.hidden), f"{m.lr:g}", str(m.epochs),
                       f"{params / 1e6:.1f}M" if params >= 1e6 else f"{params / 1e3:.0f}k",
-                      f"{m['test_acc']:.1%}", "–" if ref_acc is None else f"{ref_acc:.0%}",
-                      f"{m['inference']['seconds_per_batch']:.3f}",
+                      f"{m.test_acc:.1%}", "–" if ref_acc is None else f"{ref_acc:.0%}",
+                      f"{m.inference.seconds_per_batch:.3f}",
                       "–" if ref_s is None else f"{ref_s:g}")
     console.print(table)
 
@@ -204,7 +202,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         results = run_experiment(cfg, out, root=args.root, device=args.device,
                                  resume=args.resume, command=command, progress=progress)
-    _summary(console, results)
+    _summary(console, results.parent)
     console.print(f"results: {results}")
     if not args.no_report:
         from spikebench.report import build_report
@@ -222,10 +220,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from spikebench.errors import ConfigError
+    from spikebench.record import results_path
     from spikebench.report import build_report
 
     run_dir = Path(args.run_dir)
-    if not (run_dir / "results.json").is_file():
+    if not results_path(run_dir).is_file():
         raise ConfigError(f"{run_dir}: no results.json (not a finished spikebench run directory)")
     md, html = build_report(run_dir)
     Console(stderr=True).print(f"report: {md} and {html}")

@@ -132,7 +132,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             results = finish_search(study, cfg, out, **kwargs)
     else:
         results = finish_search(study, cfg, out, **kwargs)
-    _summary(console, results)
+    _summary(console, results.parent)
     console.print(f"best configuration: {out / 'best.toml'}")
     if not args.no_report:
         from spikebench.report import build_report

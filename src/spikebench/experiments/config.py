@@ -32,6 +32,7 @@ from typing import Any
 import tomli_w
 
 from spikebench.errors import ConfigError
+from spikebench.record import Reference
 
 CONFIG_PACKAGE = "spikebench"
 CONFIG_SUBDIR = "configs"
@@ -45,14 +46,6 @@ def list_experiments() -> list[str]:
     """Names of the experiments shipped with the package (``seed``, ``sota``, ...), sorted."""
     return sorted(entry.name[:-len(".toml")] for entry in _config_dir().iterdir()
                   if entry.name.endswith(".toml") and entry.is_file())
-
-
-@dataclass(frozen=True)
-class Reference:
-    """The original study's reported figures for one model (fractions and seconds)."""
-
-    accuracy: float | None = None
-    seconds_per_batch: float | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +68,6 @@ class ModelSpec:
 
     name: str
     model: str
-    family: str
     label: str = ""
     phase: int = 1
     hidden: int = 128

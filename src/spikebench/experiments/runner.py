@@ -1,40 +1,29 @@
-"""Run an experiment end to end: data -> each model trained, tested, timed -> run directory.
+"""Run an experiment end to end: data -> each model fitted, selected, assessed -> run directory.
 
-The run directory (``RUN_DIR``) holds ``config.toml`` (the resolved experiment),
-``results.json`` (rewritten atomically after every model), ``samples.npz`` (events of a
-few test inputs), ``checkpoints/<model>.pt`` (written atomically after every epoch) and,
-built afterwards by :mod:`spikebench.report`, the report.
+The run directory holds ``config.toml`` (the resolved experiment), ``results.json`` (the
+run record, :mod:`spikebench.record`, rewritten atomically after every model),
+``samples.npz`` (events of a few test inputs), ``checkpoints/<model>.pt`` (after every
+epoch; the selected weights at the end) and, built afterwards, the report.
 
-Per model: seed everything with the model's seed, build it from the registry, train with
-Adam (AdamW with ``weight_decay``) for its epochs on (optionally augmented) training
-batches, recording validation accuracy per epoch; select the weights (``selection``:
-after the last epoch, or at the best validation epoch); only then evaluate the test split,
-once, with the selected weights, and time inference; then measure its efficiency
-(:func:`~spikebench.training.efficiency.measure_efficiency`, every model) and streaming
-accuracy/latency (:func:`~spikebench.training.streaming.evaluate_streaming`, spiking chains
-only, else ``null``) on the test split, at most ``inference.max_batches`` batches each. The epoch loop never touches the
-test split, so it cannot steer selection. A model with ``n_seeds > 1`` is trained and
-tested once per seed, seeds ``seed .. seed + n_seeds - 1``: one results.json entry per
-seed, named ``NAME`` for the first and ``NAME.seedS`` for the others (checkpoints
-likewise), all with ``group = NAME`` (the report gives their mean and std). Every entry
-records ``selection``, ``selected_on`` (``"val"`` or ``"final"``), ``selected_epoch`` and
-the validation accuracy there, ``val_acc_selected``. Models with an
-``on_epoch_start(epoch, epochs)`` method (delay widths, STDP phases) are told each epoch
-before it starts. ``resume=True`` continues an interrupted run:
-finished models are kept, the interrupted one restarts after its last checkpointed epoch
-with model, optimiser and every RNG state (including the data-order generator) restored,
-so its results equal those of an uninterrupted run. Progress goes to a
-:class:`RunProgress` (the CLI draws bars); this module never prints.
+Per model three steps, each returning a typed value: :func:`fit` (seed, build from the
+registry, Adam or AdamW, train on the training split with validation after each epoch),
+:func:`select` (the last epoch, or the best validation epoch) and :func:`assess` (the
+test split once, with the selected weights: accuracy, confusion, inference time,
+efficiency, streaming for streamable models). The epoch loop never touches the test
+split, so it cannot steer selection. A model with ``n_seeds > 1`` runs once per seed,
+named ``NAME``, ``NAME.seedS``, ... with ``group = NAME``. ``resume=True`` continues an
+interrupted run bit-identically (model, optimiser and every RNG state are checkpointed).
+Progress goes to a :class:`RunProgress`; this module never prints.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
 import logging
 import time
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +31,19 @@ import numpy as np
 import torch
 
 from spikebench import __version__
-from spikebench.errors import ConfigError
+from spikebench.errors import ConfigError, DataError
 from spikebench.experiments.config import ExperimentConfig, ModelSpec, config_from_dict
 from spikebench.experiments.datasets import PreparedData, prepare_data, resolve_dataset, sample_events
 from spikebench.experiments.environment import collect_environment, git_revision, resolve_device
-from spikebench.fileio import atomic_path, write_json_atomic, write_text_atomic
-from spikebench.models import create_model
+from spikebench.fileio import atomic_path, write_text_atomic
+from spikebench.models import create_model, model_info
 from spikebench.training import distributed
 from spikebench.training.augment import augment_batches, parse_augment
 from spikebench.training.checkpoint import load_checkpoint, save_checkpoint
 from spikebench.training.efficiency import measure_efficiency
-from spikebench.training.loop import LR_SCHEDULES, evaluate, set_lr, train_one_epoch
+from spikebench.record import (Binning, DatasetRecord, History, Inference, ModelRecord,
+                               Reference, RunRecord, Streaming, load_run, results_path, save_run)
+from spikebench.training.loop import LR_SCHEDULES, EvalResult, evaluate, set_lr, train_one_epoch
 from spikebench.training.metrics import count_params, time_inference
 from spikebench.training.seeding import get_rng_state, make_generator, seed_everything, set_rng_state
 from spikebench.training.streaming import evaluate_streaming
@@ -72,7 +63,7 @@ class RunProgress:
 
     def epoch_end(self, spec: ModelSpec, epoch: int, record: dict[str, float]) -> None: ...
 
-    def model_end(self, spec: ModelSpec, entry: dict[str, Any]) -> None: ...
+    def model_end(self, spec: ModelSpec, record: ModelRecord) -> None: ...
 
 
 def model_build_args(spec: ModelSpec, data: PreparedData) -> dict[str, Any]:
@@ -89,7 +80,47 @@ def _build_model(build: dict[str, Any], device: torch.device) -> torch.nn.Module
     return create_model(build.pop("name"), **build).to(device)
 
 
-def train_model(
+@dataclass
+class Fit:
+    """What :func:`fit` leaves: the model with its last epoch's weights, the history,
+    the best validation epoch so far (``best_val`` selection only) and the seconds spent."""
+
+    model: torch.nn.Module
+    history: History
+    best: dict[str, Any] | None
+    wall_seconds: float
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The epoch whose weights are kept: ``on`` is ``"val"`` (best validation accuracy,
+    earliest on ties) or ``"final"`` (after the last epoch)."""
+
+    epoch: int
+    on: str
+    val_acc: float | None
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The selected model on the test split: accuracy, confusion, timing, efficiency,
+    streaming (``None`` for models that are not chains of spiking layers)."""
+
+    test_acc: float
+    test_confusion: tuple[tuple[int, ...], ...]
+    inference: Inference
+    efficiency: dict[str, Any]
+    streaming: Streaming | None
+    seconds: float  # test pass and timing, as part of the model's wall time
+
+
+def _optimizer(spec: ModelSpec, model: torch.nn.Module) -> torch.optim.Optimizer:
+    if spec.weight_decay > 0:
+        return torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=spec.lr)
+
+
+def fit(
     spec: ModelSpec,
     cfg: ExperimentConfig,
     data: PreparedData,
@@ -100,28 +131,21 @@ def train_model(
     progress: RunProgress | None = None,
     index: int = 0,
     total: int = 1,
-    group: str | None = None,
-) -> dict[str, Any]:
-    """Train, test and time one model; return its ``results.json`` entry.
-
-    ``group``: the experiment's model name when ``spec`` is one seed of it (:func:`seed_runs`).
-    """
+) -> Fit:
+    """Seed, build and train ``spec`` for its epochs on the training split, validating
+    after every epoch and checkpointing atomically; resume from ``checkpoint`` if asked."""
     progress = progress or RunProgress()
     seed = cfg.model_seed(spec)
     seed_everything(seed)
     build = model_build_args(spec, data)
     model = _build_model(build, device)
-    if spec.weight_decay > 0:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
-    else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    optimizer = _optimizer(spec, model)
     augment = parse_augment(spec.augment, f"models.{spec.name}.augment")
     best: dict[str, Any] | None = None
     generator = make_generator(seed)
     schedule = LR_SCHEDULES[spec.schedule]
     spec_dict = dataclasses.asdict(spec)
-    history: dict[str, list[float]] = {"train_loss": [], "train_acc": [], "val_acc": [],
-                                       "epoch_seconds": []}
+    history = History()
     start_epoch, wall = 0, 0.0
     if resume and checkpoint.is_file():
         state = load_checkpoint(checkpoint)
@@ -130,7 +154,8 @@ def train_model(
                               f"{spec.name!r}; resume with the run's own config.toml")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        history, start_epoch, wall = state["history"], state["epoch"], state.get("wall_seconds", 0.0)
+        history = History(**{k: tuple(v) for k, v in state["history"].items()})
+        start_epoch, wall = state["epoch"], state.get("wall_seconds", 0.0)
         best = state.get("best")
         set_rng_state(state["rng"], generator)
         log.info("%s: resuming after epoch %d of %d", spec.name, start_epoch, spec.epochs)
@@ -143,22 +168,16 @@ def train_model(
         if hasattr(model, "on_epoch_start"):
             model.on_epoch_start(epoch, spec.epochs)
         set_lr(optimizer, schedule(epoch, base_lr=spec.lr, epochs=spec.epochs))
+        batches = augment_batches(data.train.batches(spec.batch_size, shuffle=True,
+                                                     generator=generator, device=device),
+                                  augment, n_classes=data.n_classes)
         stats = distributed.gather_epoch(train_one_epoch(
-            net,
-            distributed.shard(augment_batches(data.train.batches(
-                spec.batch_size, shuffle=True, generator=generator, device=device), augment,
-                n_classes=data.n_classes),
-                train=True),
-            optimizer, device=device, on_batch=progress.batch,
-        ))
+            net, distributed.shard(batches, train=True), optimizer, device=device,
+            on_batch=progress.batch))
         seconds = time.perf_counter() - t0
-        val = distributed.gather_eval(evaluate(
-            model, distributed.shard(data.val.batches(spec.batch_size, device=device)),
-            data.n_classes, device=device))
-        history["train_loss"].append(stats.loss)
-        history["train_acc"].append(stats.accuracy)
-        history["val_acc"].append(val.accuracy)
-        history["epoch_seconds"].append(seconds)
+        val = _evaluate(model, data.val, data.n_classes, spec.batch_size, device)
+        history = history.append(train_loss=stats.loss, train_acc=stats.accuracy,
+                                 val_acc=val.accuracy, epoch_seconds=seconds)
         wall += time.perf_counter() - t0
         if spec.selection == "best_val" and (best is None or val.accuracy > best["val_acc"]):
             best = {"epoch": epoch + 1, "val_acc": val.accuracy,
@@ -166,73 +185,136 @@ def train_model(
         save_checkpoint(checkpoint, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "rng": get_rng_state(generator), "config": spec_dict, "seed": seed, "build": build,
-            "epoch": epoch + 1, "history": history, "wall_seconds": wall,
+            "epoch": epoch + 1, "history": _plain(history), "wall_seconds": wall,
             "spikebench_version": __version__, "best": best,
         })
-        progress.epoch_end(spec, epoch + 1, {k: v[-1] for k, v in history.items()})
+        progress.epoch_end(spec, epoch + 1, history.last())
+    return Fit(model, history, best, wall)
 
-    selected_epoch = spec.epochs
-    if best is not None:
-        selected_epoch = best["epoch"]
-        model.load_state_dict(best["model"])
+
+def _plain(history: History) -> dict[str, list[float]]:
+    return {k: list(v) for k, v in dataclasses.asdict(history).items()}
+
+
+def _evaluate(model: torch.nn.Module, split: Any, n_classes: int, batch_size: int,
+              device: torch.device) -> EvalResult:
+    return distributed.gather_eval(evaluate(
+        model, distributed.shard(split.batches(batch_size, device=device)), n_classes,
+        device=device))
+
+
+def select(result: Fit, spec: ModelSpec, checkpoint: Path) -> Selection:
+    """Load the weights ``spec.selection`` keeps into ``result.model``; the checkpoint
+    then holds them too (``checkpoints/<name>.pt`` is the selected model)."""
+    epoch = spec.epochs
+    if result.best is not None:
+        epoch = result.best["epoch"]
+        result.model.load_state_dict(result.best["model"])
         state = load_checkpoint(checkpoint)
-        state.update(model=best["model"], selected_epoch=selected_epoch)
-        save_checkpoint(checkpoint, state)  # checkpoints/<name>.pt holds the selected weights
-    if data.test is None:  # a search trial (spikebench tune): validation only, test unread
-        return {"name": spec.name, "history": history, "selected_epoch": selected_epoch,
-                "val_acc_selected": history["val_acc"][selected_epoch - 1]}
+        state.update(model=result.best["model"], selected_epoch=epoch)
+        save_checkpoint(checkpoint, state)
+    val = result.history.val_acc
+    return Selection(epoch=epoch, on="val" if spec.selection == "best_val" else "final",
+                     val_acc=val[epoch - 1] if val else None)
+
+
+def assess(model: torch.nn.Module, cfg: ExperimentConfig, data: PreparedData, *,
+           batch_size: int, device: torch.device, streaming: bool) -> Assessment:
+    """Evaluate the test split once, time inference, measure efficiency and, for a
+    streamable model, streaming accuracy (at most ``inference.max_batches`` batches each)."""
     t0 = time.perf_counter()
-    test = distributed.gather_eval(evaluate(
-        model, distributed.shard(data.test.batches(spec.batch_size, device=device)),
-        data.n_classes, device=device))
+    test = _evaluate(model, data.test, data.n_classes, batch_size, device)
     inf = cfg.inference
     timing = time_inference(model, data.test, batch_size=inf.batch_size,
                             warmup_batches=inf.warmup_batches,
                             max_batches=inf.max_batches or None,
                             latency_samples=inf.latency_samples, device=device)
-    wall += time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
     cap = inf.max_batches or None  # the inference cap bounds these passes too
     efficiency = measure_efficiency(model, data.test.batches(inf.batch_size, device=device),
                                     bin_dt=cfg.data.dt, max_batches=cap)
+    stream = None
+    if streaming:
+        stream = evaluate_streaming(model, data.test.batches(inf.batch_size, device=device),
+                                    bin_dt=cfg.data.dt, max_batches=cap)
+    return Assessment(
+        test_acc=test.accuracy,
+        test_confusion=tuple(tuple(int(c) for c in row) for row in test.confusion.tolist()),
+        inference=Inference(**timing.to_dict()), efficiency=efficiency,
+        streaming=None if stream is None else Streaming(**{
+            k: tuple(v) if isinstance(v, list) else v for k, v in stream.items()}),
+        seconds=seconds)
+
+
+def train_model(
+    spec: ModelSpec,
+    cfg: ExperimentConfig,
+    data: PreparedData,
+    *,
+    device: torch.device,
+    checkpoint: Path,
+    resume: bool = False,
+    progress: RunProgress | None = None,
+    index: int = 0,
+    total: int = 1,
+    group: str | None = None,
+) -> ModelRecord:
+    """Fit, select and assess one model; return its record.
+
+    ``group``: the experiment's model name when ``spec`` is one seed of it (:func:`seed_runs`).
+    """
+    progress = progress or RunProgress()
+    result = fit(spec, cfg, data, device=device, checkpoint=checkpoint, resume=resume,
+                 progress=progress, index=index, total=total)
+    chosen = select(result, spec, checkpoint)
+    test = assess(result.model, cfg, data, batch_size=spec.batch_size, device=device,
+                  streaming=model_info(spec.model).streamable)
+    record = ModelRecord(
+        name=spec.name, group=group or spec.name, label=spec.label or group or spec.name,
+        family=model_info(spec.model).family, model=spec.model, phase=spec.phase, engine=spec.engine,
+        hidden=spec.hidden, hparams=dict(spec.hparams), lr=spec.lr, schedule=spec.schedule,
+        epochs=spec.epochs, batch_size=spec.batch_size, seed=cfg.model_seed(spec),
+        params=count_params(result.model), history=result.history,
+        weight_decay=spec.weight_decay, augment=dict(spec.augment), selection=spec.selection,
+        selected_on=chosen.on, n_seeds=spec.n_seeds, selected_epoch=chosen.epoch,
+        val_acc_selected=chosen.val_acc, test_acc=test.test_acc,
+        test_confusion=test.test_confusion, inference=test.inference,
+        wall_seconds=result.wall_seconds + test.seconds, reference=spec.reference or Reference(),
+        efficiency=test.efficiency, streaming=test.streaming,
+    )
+    progress.model_end(spec, record)
+    return record
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A trained model of a run, in eval mode on the CPU, with its record and the run's."""
+
+    model: torch.nn.Module
+    record: ModelRecord
+    run: RunRecord
+
+
+def load_trained(run_dir: str | Path, name: str) -> Trained:
+    """Rebuild model ``name`` of ``run_dir`` from its checkpoint (the selected weights)."""
+    run = load_run(run_dir)
     try:
-        streaming = evaluate_streaming(model, data.test.batches(inf.batch_size, device=device),
-                                       bin_dt=cfg.data.dt, max_batches=cap)
-    except ConfigError:  # not a chain of spiking layers (ANN, CNN, hybrid)
-        streaming = None
-    entry = {
-        "name": spec.name,
-        "group": group or spec.name,
-        "label": spec.label or group or spec.name,
-        "family": spec.family,
-        "model": spec.model,
-        "phase": spec.phase,
-        "engine": spec.engine,
-        "hidden": spec.hidden,
-        "hparams": dict(spec.hparams),
-        "lr": spec.lr,
-        "schedule": spec.schedule,
-        "epochs": spec.epochs,
-        "batch_size": spec.batch_size,
-        "seed": seed,
-        "params": count_params(model),
-        "history": history,
-        "weight_decay": spec.weight_decay,
-        "augment": dict(spec.augment),
-        "selection": spec.selection,
-        "selected_on": "val" if spec.selection == "best_val" else "final",
-        "n_seeds": spec.n_seeds,
-        "selected_epoch": selected_epoch,
-        "val_acc_selected": history["val_acc"][selected_epoch - 1] if history["val_acc"] else None,
-        "test_acc": test.accuracy,
-        "test_confusion": test.confusion.tolist(),
-        "inference": timing.to_dict(),
-        "wall_seconds": wall,
-        "reference": dataclasses.asdict(spec.reference) if spec.reference else None,
-        "efficiency": efficiency,
-        "streaming": streaming,
-    }
-    progress.model_end(spec, entry)
-    return entry
+        record = run.model(name)
+    except KeyError:
+        names = ", ".join(m.name for m in run.models) or "(none)"
+        raise ConfigError(f"{run_dir}: no model {name!r}; models in this run: {names}") from None
+    path = Path(run_dir) / "checkpoints" / f"{name}.pt"
+    if not path.is_file():
+        raise DataError(f"{path}: missing; model {name!r} of {run_dir} has no checkpoint")
+    state = load_checkpoint(path)
+    if "name" not in (state.get("build") or {}):
+        raise DataError(f"{path}: lacks the model's build arguments ('build')")
+    model = _build_model(state["build"], torch.device("cpu"))
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise DataError(f"{path}: weights do not fit the model ({err})") from err
+    return Trained(model.eval(), record, run)
 
 
 def seed_runs(spec: ModelSpec, cfg: ExperimentConfig) -> list[ModelSpec]:
@@ -274,13 +356,12 @@ def run_experiment(
     """Run ``cfg`` on ``cfg.dataset`` into ``out_dir``; return the path of ``results.json``."""
     progress = progress or RunProgress()
     out = Path(out_dir)
-    results_path = out / "results.json"
     if resume:
         stored = load_run_config(out)
         if stored.to_dict() != cfg.to_dict():
             raise ConfigError(f"{out}/config.toml differs from the requested experiment; "
                               "resume without --experiment/--set/--epochs to use the stored one")
-    elif (out / "config.toml").exists() or results_path.exists():
+    elif (out / "config.toml").exists() or results_path(out).exists():
         raise ConfigError(f"{out}: already holds a run; use --resume to continue it or choose "
                           "another --out")
     dev = resolve_device(device)
@@ -296,38 +377,28 @@ def run_experiment(
     if not (out / "samples.npz").exists():
         _write_samples(out / "samples.npz", sample_events(files.train, cfg.n_samples))
 
-    previous: dict[str, Any] = {}
-    if resume and results_path.exists():
-        previous = json.loads(results_path.read_text(encoding="utf-8"))
-    done = {m["name"]: m for m in previous.get("models", [])}
-    results: dict[str, Any] = {
-        "spikebench_version": __version__,
-        "experiment": cfg.name,
-        "command": previous.get("command", command),
-        "created": previous.get(
-            "created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")),
-        "git_revision": git_revision(),
-        "environment": collect_environment(dev),
-        "protocol": cfg.protocol,
-        "dataset": {
-            "name": files.name,
-            "train_file": str(files.train),
-            "test_file": str(files.test),
-            "valid_file": str(files.valid) if files.valid else None,
-            "n_train": len(data.train),
-            "n_val": len(data.val),
-            "n_test": len(data.test),
-            "n_classes": data.n_classes,
-            "keys": list(data.keys),
-            "val_speakers": list(data.val_speakers),
-            "bin": {"dt": cfg.data.dt, "t_max": cfg.data.t_max, "pool": cfg.data.pool,
-                    "binary": cfg.data.binary},
-        },
-        "models": [],
-    }
-    if resume:
-        results["resumed"] = [*previous.get("resumed", []), command]
-    write_json_atomic(results_path, results)  # provenance first; models are added as they finish
+    previous = load_run(out) if resume and results_path(out).exists() else None
+    done = {m.name: m for m in previous.models} if previous else {}
+    record = RunRecord(
+        spikebench_version=__version__,
+        experiment=cfg.name,
+        command=previous.command if previous else command,
+        created=previous.created if previous else
+        _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        git_revision=git_revision(),
+        environment=collect_environment(dev),
+        protocol=cfg.protocol,
+        dataset=DatasetRecord(
+            name=files.name, train_file=str(files.train), test_file=str(files.test),
+            valid_file=str(files.valid) if files.valid else None,
+            n_train=len(data.train), n_val=len(data.val), n_test=len(data.test),
+            n_classes=data.n_classes, keys=tuple(data.keys),
+            val_speakers=tuple(int(s) for s in data.val_speakers),
+            bin=Binning(dt=cfg.data.dt, t_max=cfg.data.t_max, pool=cfg.data.pool,
+                        binary=cfg.data.binary)),
+        resumed=(*previous.resumed, command) if previous else (),
+    )
+    path = save_run(out, record)  # provenance first; models are added as they finish
     specs = [(run, spec.name) for spec in cfg.selected_models() for run in seed_runs(spec, cfg)]
     for i, (spec, group) in enumerate(specs):
         if spec.name in done:
@@ -337,6 +408,6 @@ def run_experiment(
                                 checkpoint=out / "checkpoints" / f"{spec.name}.pt",
                                 resume=resume, progress=progress, index=i, total=len(specs),
                                 group=group)
-        results["models"].append(entry)
-        write_json_atomic(results_path, results)
-    return results_path
+        record = dataclasses.replace(record, models=(*record.models, entry))
+        save_run(out, record)
+    return path

@@ -5,6 +5,8 @@ Every model maps binned frames ``[T, B, C]`` (time-major) to a
 """
 
 from spikebench.models.base import ModelOutput
-from spikebench.models.registry import create_model, list_models, model_hparams, register_model
+from spikebench.models.registry import (ModelInfo, create_model, list_models, model_hparams,
+                                        model_info, register_model)
 
-__all__ = ["ModelOutput", "create_model", "list_models", "model_hparams", "register_model"]
+__all__ = ["ModelInfo", "ModelOutput", "create_model", "list_models", "model_hparams",
+           "model_info", "register_model"]

@@ -39,7 +39,7 @@ from spikebench.models.rsnn import SpikingStack, check_common, spiking_layers
 ENGINES = {"fused": "auto", "torch": "torch"}
 
 
-@register_model("adlif")
+@register_model("adlif", family="snn", streamable=True)
 def adlif(
     *,
     n_in: int,

@@ -38,7 +38,7 @@ class ANN(nn.Module):
         return ModelOutput(self.net(flat), ())
 
 
-@register_model("ann")
+@register_model("ann", family="ann")
 def ann(*, n_in: int, n_classes: int, n_steps: int, hidden: int = 256, n_layers: int = 1,
         dropout: float = 0.0) -> ANN:
     """The study's feedforward ANN: flattened frames -> hidden ReLU layer(s) -> logits."""

@@ -41,7 +41,7 @@ class CNN(nn.Module):
         return ModelOutput(self.head(h.amax(dim=2)), ())
 
 
-@register_model("cnn")
+@register_model("cnn", family="cnn")
 def cnn(*, n_in: int, n_classes: int, n_steps: int, hidden: int = 128, kernel_size: int = 5,
         n_layers: int = 2, dropout: float = 0.3) -> CNN:
     """The study's CNN: 1-D convolutions over time, batch norm, dropout.

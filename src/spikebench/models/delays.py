@@ -99,7 +99,7 @@ class DelayNet(SpikingStack):
             layer.linear.sigma.fill_(sigma)
 
 
-@register_model("delays")
+@register_model("delays", family="snn", streamable=True)
 def delays(
     *,
     n_in: int,

@@ -88,7 +88,7 @@ class HybridSNN(SpikingStack):
         return self.front(x)
 
 
-@register_model("hybrid")
+@register_model("hybrid", family="hybrid")
 def hybrid(
     *,
     n_in: int,

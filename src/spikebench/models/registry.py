@@ -1,16 +1,18 @@
-"""A registry of models by name (timm style).
+"""A registry of models by name (timm style), with each model's metadata.
 
-``@register_model("name")`` on a builder ``f(*, n_in, n_classes, n_steps, **hparams)``
-adds it; :func:`create_model` builds one by name and checks the hyper-parameters against
-the builder's signature, so an unknown name or option is a
-:class:`~spikebench.errors.ConfigError` that lists the valid ones instead of being
-silently ignored.
+``@register_model("name", family=..., streamable=..., nir_exportable=...)`` on a builder
+``f(*, n_in, n_classes, n_steps, **hparams)`` adds it; :func:`create_model` builds one by
+name and checks the hyper-parameters against the builder's signature, so an unknown name
+or option is a :class:`~spikebench.errors.ConfigError` that lists the valid ones instead
+of being silently ignored. :func:`model_info` gives the metadata the runner, the report
+and the exporter need, so none of them probes a model for attributes.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
@@ -19,10 +21,32 @@ from spikebench.errors import ConfigError
 
 _REQUIRED = ("n_in", "n_classes", "n_steps")
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+_INFO: dict[str, ModelInfo] = {}
+FAMILIES = ("snn", "ann", "cnn", "hybrid", "stdp")
 
 
-def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator: register ``builder`` under ``name`` (names are unique)."""
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the rest of the package may know about a model without building it.
+
+    ``family``: how reports group and describe it (one of :data:`FAMILIES`);
+    ``streamable``: a chain of spiking layers ending in a leaky-integrator readout, so
+    :mod:`spikebench.training.streaming` can run it one bin at a time;
+    ``nir_exportable``: :mod:`spikebench.export.nir` can write it (plain LIF stacks).
+    """
+
+    name: str
+    family: str
+    streamable: bool = False
+    nir_exportable: bool = False
+
+
+def register_model(name: str, *, family: str, streamable: bool = False,
+                   nir_exportable: bool = False,
+                   ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: register ``builder`` under ``name`` (names are unique) with its metadata."""
+    if family not in FAMILIES:
+        raise ValueError(f"model {name!r}: family must be one of {', '.join(FAMILIES)}")
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
@@ -32,6 +56,7 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
         if missing:
             raise TypeError(f"model builder {name!r} must accept {', '.join(missing)}")
         _REGISTRY[name] = builder
+        _INFO[name] = ModelInfo(name, family, streamable, nir_exportable)
         return builder
 
     return decorate
@@ -48,11 +73,21 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def model_hparams(name: str) -> dict[str, Any]:
-    """The hyper-parameters model ``name`` accepts, with their defaults."""
+def _known(name: str) -> None:
     _load_families()
     if name not in _REGISTRY:
         raise ConfigError(f"unknown model {name!r}; registered models: {', '.join(sorted(_REGISTRY))}")
+
+
+def model_info(name: str) -> ModelInfo:
+    """The metadata model ``name`` was registered with."""
+    _known(name)
+    return _INFO[name]
+
+
+def model_hparams(name: str) -> dict[str, Any]:
+    """The hyper-parameters model ``name`` accepts, with their defaults."""
+    _known(name)
     params = inspect.signature(_REGISTRY[name]).parameters
     return {k: p.default for k, p in params.items() if k not in _REQUIRED}
 

@@ -141,7 +141,7 @@ def lif_stack(n_in: int, n_classes: int, *, hidden: int, n_layers: int, recurren
     return SpikingStack(layers, out, dropout=dropout, readout=readout)
 
 
-@register_model("rsnn")
+@register_model("rsnn", family="snn", streamable=True, nir_exportable=True)
 def rsnn(
     *,
     n_in: int,

@@ -195,7 +195,7 @@ class SNN(nn.Module):
         return ModelOutput(logits, tuple(spikes))
 
 
-@register_model("snn")
+@register_model("snn", family="snn", streamable=True, nir_exportable=True)
 def snn(
     *,
     n_in: int,

@@ -147,7 +147,7 @@ class STDPNet(nn.Module):
         return ModelOutput(class_scores(v, self.readout), (spikes,))
 
 
-@register_model("stdp")
+@register_model("stdp", family="stdp", streamable=True)
 def stdp(
     *,
     n_in: int,

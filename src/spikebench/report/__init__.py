@@ -23,8 +23,8 @@ __all__ = ["build_report"]
 def _figure_specs(run) -> list[tuple[str, str, str, str, Callable]]:
     from spikebench.report import plots
 
-    d = run.dataset
-    bin_note = f" Inputs binned at {1e3 * d.dt:g} ms." if d.dt else ""
+    d = run.record.dataset
+    bin_note = f" Inputs binned at {1e3 * d.bin.dt:g} ms." if d.bin.dt else ""
     return [
         (
             "rasters", "spike_rasters.png",
@@ -83,10 +83,10 @@ def build_report(run_dir: str | Path) -> tuple[Path, Path]:
     from spikebench.report.html import render_html
     from spikebench.report.markdown import render_markdown
     from spikebench.report.plots import save_png
-    from spikebench.report.rundir import load_run
+    from spikebench.report.rundir import read_run
 
     run_dir = Path(run_dir)
-    run = load_run(run_dir)
+    run = read_run(run_dir)
     figs: dict[str, FigureBlock] = {}
     for key, filename, caption, alt, draw in _figure_specs(run):
         fig = draw()

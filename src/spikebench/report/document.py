@@ -135,7 +135,7 @@ def _most_confused(run: RunResults, g: ModelGroup) -> str | None:
     if off.max() <= 0:
         return None
     a, b = np.unravel_index(int(np.argmax(off)), off.shape)
-    keys = run.dataset.keys
+    keys = run.record.dataset.keys
     name = (lambda j: keys[j]) if len(keys) == cm.shape[0] else (lambda j: f"class {j}")
     share = off[a, b] / max(cm[a].sum(), 1)
     return (
@@ -154,19 +154,19 @@ def _findings(run: RunResults, groups: list[ModelGroup]) -> list[str]:
             + (f" (mean over {best.n_seeds} seeds)" if best.n_seeds > 1 else "")
             + "."
         )
-    refs = [g for g in groups if g.first.ref_accuracy is not None]
+    refs = [g for g in groups if g.first.reference.accuracy is not None]
     if refs:
-        ref_best = max(refs, key=lambda g: g.first.ref_accuracy)
+        ref_best = max(refs, key=lambda g: g.first.reference.accuracy)
         out.append(
             f"In the original study the most accurate was {ref_best.first.label} "
-            f"(~{fmt_pct(ref_best.first.ref_accuracy, 0)})."
+            f"(~{fmt_pct(ref_best.first.reference.accuracy, 0)})."
         )
         for g in refs:
             acc = _pct_mean(g)
             if acc is not None:
-                diff = 100 * (acc - g.first.ref_accuracy)
+                diff = 100 * (acc - g.first.reference.accuracy)
                 out.append(
-                    f"{g.first.label}: {fmt_pct(acc)} here against ~{fmt_pct(g.first.ref_accuracy, 0)} "
+                    f"{g.first.label}: {fmt_pct(acc)} here against ~{fmt_pct(g.first.reference.accuracy, 0)} "
                     f"reported ({diff:+.1f} points)."
                 )
     timed = [(g, tables.mean_or_none(g.inference_values("seconds_per_batch"))) for g in groups]
@@ -181,13 +181,13 @@ def _findings(run: RunResults, groups: list[ModelGroup]) -> list[str]:
 
 
 def _data_section(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]:
-    d = run.dataset
+    d = run.record.dataset
     steps = ""
-    if d.dt and d.t_max:
+    if d.bin.dt and d.bin.t_max:
         steps = (
-            f" Here the events are counted in bins of {1e3 * d.dt:g} ms over the first "
-            f"{d.t_max:g} s, giving T = {round(d.t_max / d.dt)} time steps"
-            + (f"; neighbouring channels are summed in groups of {d.pool}" if d.pool and d.pool > 1 else "")
+            f" Here the events are counted in bins of {1e3 * d.bin.dt:g} ms over the first "
+            f"{d.bin.t_max:g} s, giving T = {round(d.bin.t_max / d.bin.dt)} time steps"
+            + (f"; neighbouring channels are summed in groups of {d.bin.pool}" if d.bin.pool and d.bin.pool > 1 else "")
             + "."
         )
     blocks: list[Block] = [
@@ -239,18 +239,18 @@ def _models_section(run: RunResults, groups: list[ModelGroup]) -> list[Block]:
     blocks: list[Block] = [Heading(2, "The models"), Bullets(tuple(items))]
     if any(g.first.family == "snn" or g.first.engine for g in groups):
         blocks.append(Paragraph(ENGINE_TEXT))
-    d = run.dataset
+    d = run.record.dataset
     default_steps = [
         g for g in groups
         if g.first.family == "snn" and not {"dt", "tau_mem", "tau_syn"} & set(g.first.hparams)
     ]
-    if default_steps and d.dt and abs(d.dt - 1e-3) > 1e-9:
-        factor = d.dt / 1e-3
+    if default_steps and d.bin.dt and abs(d.bin.dt - 1e-3) > 1e-9:
+        factor = d.bin.dt / 1e-3
         blocks.append(
             Paragraph(
                 "**Time steps and time constants.** Like the original study, the spiking "
                 "rows use Norse's default integration step of 1 ms while each step here is "
-                f"one {1e3 * d.dt:g} ms bin, so measured in real time every time constant "
+                f"one {1e3 * d.bin.dt:g} ms bin, so measured in real time every time constant "
                 f"is {factor:g}× longer than its nominal value (τ_mem = 10 ms acts as "
                 f"{10 * factor:g} ms of sound)."
             )
@@ -286,17 +286,8 @@ def _training_section(run: RunResults, figs: dict[str, FigureBlock]) -> list[Blo
             "is an optimistic estimate. Choices are made on the validation speakers."
         ),
     ]
-    if run.protocol:
-        protocol.append(Paragraph(f"**As recorded by this run:** {run.protocol}"))
-    on_test = [r.label for r in run.models if r.selected_on == "test"]
-    if on_test:
-        protocol.append(
-            Paragraph(
-                f"**Exception:** {', '.join(dict.fromkeys(on_test))} had the epoch chosen on "
-                f"the test split; those figures are marked {tables.TEST_SELECTED_MARK} and "
-                "are optimistic."
-            )
-        )
+    if run.record.protocol:
+        protocol.append(Paragraph(f"**As recorded by this run:** {run.record.protocol}"))
     if any(g.n_seeds > 1 for g in group_models(run.models)):
         protocol.append(
             Paragraph(
@@ -310,7 +301,7 @@ def _training_section(run: RunResults, figs: dict[str, FigureBlock]) -> list[Blo
 
 
 def _results_section(run: RunResults, groups: list[ModelGroup], figs: dict[str, FigureBlock]) -> list[Block]:
-    env_dev = run.environment.get("device")
+    env_dev = run.record.environment.get("device")
     where = f" on this run's device ({env_dev})" if env_dev else ""
     blocks: list[Block] = [
         Heading(2, "Results"),
@@ -419,7 +410,7 @@ _PRUNER_TEXT = {
 
 
 def _search_section(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]:
-    s = run.search
+    s = run.record.search
     if not s:
         return []
     counts = tables.search_counts(run)
@@ -462,7 +453,7 @@ def _caveats(run: RunResults, groups: list[ModelGroup]) -> list[Block]:
         "they are comparable between rows of this report only.",
         "Validation speakers are held out of training; the test file holds other "
         "recordings, so validation and test accuracy measure different things."
-        if not run.dataset.valid_file
+        if not run.record.dataset.valid_file
         else "Validation comes from the data set's own validation file; the test file holds "
         "other recordings, so validation and test accuracy measure different things.",
     ]
@@ -475,8 +466,8 @@ def _caveats(run: RunResults, groups: list[ModelGroup]) -> list[Block]:
         )
     if any(g.n_seeds == 1 for g in groups):
         items.append("Rows without ± come from a single seed: their spread is unknown.")
-    overrides = _overrides(run.command)
-    if overrides and any(g.first.ref_accuracy is not None for g in groups):
+    overrides = _overrides(run.record.command)
+    if overrides and any(g.first.reference.accuracy is not None for g in groups):
         items.insert(
             0,
             f"This run changed the experiment's settings on the command line ({overrides}); the "
@@ -506,8 +497,8 @@ def _overrides(command: str | None) -> str:
 
 def _reproduce(run: RunResults) -> list[Block]:
     blocks: list[Block] = [Heading(2, "Reproduce this run")]
-    if run.command:
-        blocks += [Paragraph("The exact command that produced this run:"), Code(run.command, "sh")]
+    if run.record.command:
+        blocks += [Paragraph("The exact command that produced this run:"), Code(run.record.command, "sh")]
     blocks.append(
         Paragraph(f"Rebuild this report from the run directory alone: `spikebench report {run.path}`.")
     )
@@ -520,14 +511,14 @@ def _reproduce(run: RunResults) -> list[Block]:
 def build_document(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]:
     """The whole report as blocks; ``figs`` maps figure ids to rendered figures."""
     groups = group_models(run.models)
-    experiment = run.experiment or "experiment"
-    dataset = run.dataset.name or "data"
+    experiment = run.record.experiment or "experiment"
+    dataset = run.record.dataset.name or "data"
     accs = [tables.mean_or_none(g.values("test_acc")) for g in groups]
     summary = "; ".join(
         f"{g.first.label}: **{fmt_pct(a)}**" if a is not None else g.first.label
         for g, a in zip(groups, accs, strict=True)
     )
-    created = f" Run created {run.created}." if run.created else ""
+    created = f" Run created {run.record.created}." if run.record.created else ""
     blocks: list[Block] = [
         Heading(1, f"spikebench report: {experiment} on {dataset}"),
         Paragraph(

@@ -74,19 +74,19 @@ def plot_learning_curves(run: RunResults) -> Figure | None:
     the legend sits below both panels so it never hides a curve.
     """
     groups = group_models(run.models)
-    if not any(r.train_loss or r.train_acc or r.val_acc for r in run.models):
+    if not any(r.history.train_loss or r.history.train_acc or r.history.val_acc for r in run.models):
         return None
     fig = Figure(figsize=(12, 4.6 + 0.25 * math.ceil(len(groups) / 3)), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
     for i, g in enumerate(groups):
         c = color(i)
-        _band(ax_loss, [r.train_loss for r in g.runs], color=c, label=g.first.label, gid=f"{g.name}:loss")
-        _band(ax_acc, [r.val_acc for r in g.runs], color=c, label="_val", scale=100, gid=f"{g.name}:val")
-        _band(ax_acc, [r.train_acc for r in g.runs], color=c, label="_train", linestyle="--",
+        _band(ax_loss, [r.history.train_loss for r in g.runs], color=c, label=g.first.label, gid=f"{g.name}:loss")
+        _band(ax_acc, [r.history.val_acc for r in g.runs], color=c, label="_val", scale=100, gid=f"{g.name}:val")
+        _band(ax_acc, [r.history.train_acc for r in g.runs], color=c, label="_train", linestyle="--",
               scale=100, marker="", gid=f"{g.name}:train")
         sel = {r.selected_epoch for r in g.runs}
-        if len(sel) == 1 and (e := sel.pop()) is not None and g.first.val_acc and 1 <= e <= len(g.first.val_acc):
-            ax_acc.plot([e], [100 * g.first.val_acc[e - 1]], marker="*", markersize=12, color=c,
+        if len(sel) == 1 and (e := sel.pop()) is not None and g.first.history.val_acc and 1 <= e <= len(g.first.history.val_acc):
+            ax_acc.plot([e], [100 * g.first.history.val_acc[e - 1]], marker="*", markersize=12, color=c,
                         markeredgecolor="black", linestyle="none", label="_selected")
     ax_loss.set(title="Training loss (cross-entropy)", xlabel="epoch", ylabel="mean loss per sample")
     ax_acc.set(title="Accuracy: validation (solid), training (dashed)", xlabel="epoch", ylabel="accuracy (%)")
@@ -123,8 +123,8 @@ def plot_accuracy_vs_time(run: RunResults) -> Figure | None:
             ax.errorbar([x], [y], xerr=xerr, yerr=yerr, fmt="o", color=c, markersize=9, capsize=3,
                         label=f"{m.label} (this run)", zorder=3)
             drawn = True
-            if m.ref_accuracy is not None and m.ref_seconds_per_batch is not None:
-                rx, ry = m.ref_seconds_per_batch, 100 * m.ref_accuracy
+            if m.reference.accuracy is not None and m.reference.seconds_per_batch is not None:
+                rx, ry = m.reference.seconds_per_batch, 100 * m.reference.accuracy
                 ax.plot([rx], [ry], marker="s", markersize=9, markerfacecolor="none", color=c,
                         linestyle="none", label=f"{m.label} (original study)", zorder=3)
                 ax.annotate("", xy=(x, y), xytext=(rx, ry), annotation_clip=False,
@@ -165,7 +165,7 @@ def plot_confusion_matrices(run: RunResults) -> Figure | None:
     # 9 pt class names stay ~11 px tall when the HTML report scales the figure to its width.
     fig = Figure(figsize=(6.4 * ncols, 6.0 * nrows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
-    keys = run.dataset.keys
+    keys = run.record.dataset.keys
     im = None
     for ax, g in zip(axes, groups, strict=False):
         mats = [r.confusion for r in g.runs if r.confusion is not None]
@@ -255,7 +255,7 @@ def plot_streaming(run: RunResults) -> Figure | None:
 
 def plot_search_history(run: RunResults) -> Figure | None:
     """Optimisation history (value per trial, best so far) and parameter importances (issue 8)."""
-    s = run.search or {}
+    s = run.record.search or {}
     trials = [t for t in (s.get("trials") or []) if isinstance(t, dict)]
     importance = s.get("importance") if isinstance(s.get("importance"), dict) else {}
     if not trials and not importance:

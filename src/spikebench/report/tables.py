@@ -18,7 +18,6 @@ from typing import Any
 from spikebench.report.rundir import ModelGroup, RunResults, group_models
 
 DASH = "–"
-TEST_SELECTED_MARK = "†"
 
 
 @dataclass(frozen=True)
@@ -95,17 +94,7 @@ def _same(values: Iterable[Any]) -> Any:
 
 
 def model_label(g: ModelGroup) -> str:
-    mark = TEST_SELECTED_MARK if any(r.selected_on == "test" for r in g.runs) else ""
-    return g.first.label + mark
-
-
-def _test_selected_note(groups: list[ModelGroup]) -> tuple[str, ...]:
-    if any(r.selected_on == "test" for g in groups for r in g.runs):
-        return (
-            f"{TEST_SELECTED_MARK} epoch selected on the test split: that accuracy is optimistic "
-            "and not comparable with the rows selected on validation data.",
-        )
-    return ()
+    return g.first.label
 
 
 def _multi_seed_note(groups: list[ModelGroup]) -> tuple[str, ...]:
@@ -122,7 +111,7 @@ def model_details_table(run: RunResults) -> Table:
         m = g.first
         rows.append(
             (
-                _same(r.phase for r in g.runs) or DASH,
+                _same(str(r.phase) for r in g.runs) or DASH,
                 model_label(g),
                 _same(r.engine for r in g.runs) or DASH,
                 fmt_int(_same(r.hidden for r in g.runs)),
@@ -131,11 +120,11 @@ def model_details_table(run: RunResults) -> Table:
                 fmt_int(_same(r.batch_size for r in g.runs)),
                 fmt_int(_same(r.params for r in g.runs)),
                 acc_cell(g.values("test_acc")),
-                ("~" + fmt_pct(m.ref_accuracy, 0)) if m.ref_accuracy is not None else DASH,
+                ("~" + fmt_pct(m.reference.accuracy, 0)) if m.reference.accuracy is not None else DASH,
             )
         )
     ref_note: tuple[str, ...] = ()
-    if any(g.first.ref_accuracy is not None for g in groups):
+    if any(g.first.reference.accuracy is not None for g in groups):
         ref_note = (
             "Original study: accuracy as it reported it; its phase-2 settings were tuned by hand "
             "and judged on test accuracy, so its figures were not obtained under this report's "
@@ -149,7 +138,7 @@ def model_details_table(run: RunResults) -> Table:
         ),
         rows=tuple(rows),
         align=("l", "l", "l", "r", "r", "r", "r", "r", "r", "r"),
-        notes=_test_selected_note(groups) + _multi_seed_note(groups) + ref_note,
+        notes=_multi_seed_note(groups) + ref_note,
     )
 
 
@@ -167,7 +156,7 @@ def speed_table(run: RunResults) -> Table:
                 fmt_int(bs),
                 seconds_cell(g.inference_values("seconds_per_batch")),
                 seconds_cell(g.inference_values("latency_seconds_per_sample")),
-                fmt_seconds(m.ref_seconds_per_batch),
+                fmt_seconds(m.reference.seconds_per_batch),
                 seconds_cell(g.values("wall_seconds")),
             )
         )
@@ -179,7 +168,7 @@ def speed_table(run: RunResults) -> Table:
         ),
         rows=tuple(rows),
         align=("l", "r", "r", "r", "r", "r", "r"),
-        notes=_test_selected_note(groups) + _multi_seed_note(groups),
+        notes=_multi_seed_note(groups),
     )
 
 
@@ -281,7 +270,7 @@ def streaming_table(run: RunResults) -> Table | None:
     groups = [g for g in group_models(run.models) if g.first.streaming]
     if not groups:
         return None
-    dt = run.dataset.dt
+    dt = run.record.dataset.bin.dt
     rows = []
     for g in groups:
         s = g.first.streaming
@@ -346,15 +335,15 @@ def energy_constants_table(run: RunResults) -> Table | None:
 
 
 def dataset_table(run: RunResults) -> Table:
-    d = run.dataset
+    d = run.record.dataset
     bin_desc = DASH
-    if d.dt is not None:
-        n_steps = round(d.t_max / d.dt) if d.t_max else None
+    if d.bin.dt is not None:
+        n_steps = round(d.bin.t_max / d.bin.dt) if d.bin.t_max else None
         bin_desc = (
-            f"{1e3 * d.dt:g} ms bins over [0, {d.t_max:g}) s"
+            f"{1e3 * d.bin.dt:g} ms bins over [0, {d.bin.t_max:g}) s"
             + (f" = {n_steps} steps" if n_steps else "")
-            + (f", channels pooled by {d.pool}" if d.pool and d.pool > 1 else "")
-            + (", binary" if d.binary else ", spike counts" if d.binary is not None else "")
+            + (f", channels pooled by {d.bin.pool}" if d.bin.pool and d.bin.pool > 1 else "")
+            + (", binary" if d.bin.binary else ", spike counts" if d.bin.binary is not None else "")
         )
     speakers = ", ".join(str(s) for s in d.val_speakers) if d.val_speakers else DASH
     rows = (
@@ -372,12 +361,12 @@ def dataset_table(run: RunResults) -> Table:
 
 def environment_table(run: RunResults) -> Table:
     rows: list[tuple[str, str]] = [
-        ("spikebench", run.version or DASH),
-        ("git revision", run.git_revision or DASH),
-        ("created", run.created or DASH),
-        ("experiment", run.experiment or DASH),
+        ("spikebench", run.record.spikebench_version or DASH),
+        ("git revision", run.record.git_revision or DASH),
+        ("created", run.record.created or DASH),
+        ("experiment", run.record.experiment or DASH),
     ]
-    for k, v in run.environment.items():
+    for k, v in run.record.environment.items():
         rows.append((str(k), fmt_number(v) if not isinstance(v, (dict, list)) else str(v)))
     return Table("Environment", ("Item", "Value"), tuple(rows), ("l", "l"))
 
@@ -389,7 +378,7 @@ def _trials(search: dict[str, Any]) -> list[dict[str, Any]]:
 
 def search_table(run: RunResults) -> Table | None:
     """The best configuration of a hyperparameter search (issue 8)."""
-    s = run.search
+    s = run.record.search
     if not s:
         return None
     best = s.get("best") if isinstance(s.get("best"), dict) else None
@@ -412,7 +401,7 @@ def search_table(run: RunResults) -> Table | None:
 def search_counts(run: RunResults) -> dict[str, int]:
     """Number of trials per state (COMPLETE, PRUNED, FAIL, ...)."""
     counts: dict[str, int] = {}
-    for t in _trials(run.search or {}):
+    for t in _trials(run.record.search or {}):
         state = str(t.get("state", "COMPLETE")).upper()
         counts[state] = counts.get(state, 0) + 1
     return counts

@@ -2,7 +2,7 @@
 
 A trial is the experiment with the searched parameters applied (:mod:`.space`), the
 searched model trained alone by the experiment runner
-(:func:`~spikebench.experiments.runner.train_model`, the same recipe as ``spikebench run``).
+(:func:`~spikebench.experiments.runner.fit` and ``select``, the recipe of ``spikebench run``).
 After every epoch the validation accuracy (whole speakers held out of the training file)
 is reported to Optuna, whose pruner (median or hyperband) may stop the trial; the trial's
 value is the validation accuracy of the epoch the model's ``selection`` rule keeps (the
@@ -38,6 +38,7 @@ trials into ``RUN_DIR/trials.csv``.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -61,8 +62,9 @@ from spikebench.errors import ConfigError, SpikebenchError, TrainingError
 from spikebench.experiments.config import ExperimentConfig
 from spikebench.experiments.datasets import DatasetFiles, PreparedData, prepare_data, resolve_dataset
 from spikebench.experiments.environment import resolve_device
-from spikebench.experiments.runner import RunProgress, run_experiment, train_model
-from spikebench.fileio import write_json_atomic, write_text_atomic
+from spikebench.experiments.runner import RunProgress, fit, run_experiment, select
+from spikebench.fileio import write_text_atomic
+from spikebench.record import load_run, save_run
 from spikebench.tuning.space import SearchSpec, parse_search, trial_config
 
 log = logging.getLogger(__name__)
@@ -241,11 +243,12 @@ class _Objective:
         cfg = trial_config(self.cfg, self.spec, values, source=f"trial {trial.number}")
         (mspec,) = cfg.selected_models()
         with tempfile.TemporaryDirectory(prefix="spikebench-trial-") as tmp:
-            entry = train_model(mspec, cfg, self.data(cfg), device=self.device,
-                                checkpoint=Path(tmp) / "trial.pt",
-                                progress=_TrialProgress(trial, self.progress))
-        trial.set_user_attr("selected_epoch", entry["selected_epoch"])
-        return entry["val_acc_selected"]
+            checkpoint = Path(tmp) / "trial.pt"
+            result = fit(mspec, cfg, self.data(cfg), device=self.device, checkpoint=checkpoint,
+                         progress=_TrialProgress(trial, self.progress))
+            chosen = select(result, mspec, checkpoint)
+        trial.set_user_attr("selected_epoch", chosen.epoch)
+        return chosen.val_acc
 
 
 def _retried(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
@@ -365,7 +368,9 @@ def _value(v: Any) -> Any:
 
 def search_summary(study: optuna.Study, spec: SearchSpec, *, storage: str,
                    best_toml: str) -> dict[str, Any]:
-    """The ``results.json["search"]`` record (see :mod:`spikebench.report.rundir`)."""
+    """The run record's ``search`` object: ``study``, ``direction``, ``objective``, ``model``,
+    ``pruner``, ``space``, ``trials`` (one object per trial), ``best``, ``importance``
+    (parameter -> weight) and ``best_config`` (TOML text)."""
     rows = []
     trials = study.get_trials(deepcopy=False)
     with _stable():
@@ -456,9 +461,8 @@ def finish_search(
                               "(the best trial changed); use another --out, or --no-final")
     results_path = run_experiment(best_cfg, out, root=root, device=device, resume=resume,
                                   command=command, progress=progress)
-    results = json.loads(results_path.read_text())
-    results["search"] = search_summary(study, spec, storage=storage or default_storage(out),
-                                       best_toml=header + best_toml)
-    write_json_atomic(results_path, results)
-    write_text_atomic(out / "trials.csv", _trials_csv(results["search"]))
+    summary = search_summary(study, spec, storage=storage or default_storage(out),
+                             best_toml=header + best_toml)
+    save_run(out, dataclasses.replace(load_run(out), search=summary))
+    write_text_atomic(out / "trials.csv", _trials_csv(summary))
     return results_path
