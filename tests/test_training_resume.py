@@ -9,10 +9,11 @@ import torch
 
 from spikebench.errors import ConfigError
 from spikebench.experiments.config import load_experiment
-from spikebench.experiments.runner import RunProgress, run_experiment
+from spikebench.experiments.runner import run_experiment
+from spikebench.progress import Progress
 
 
-class _Interrupt(RunProgress):
+class _Interrupt(Progress):
     def __init__(self, model: str, epoch: int) -> None:
         self.at = (model, epoch)
 

@@ -12,7 +12,6 @@ import datetime as _dt
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,67 +53,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-final", action="store_true",
                    help="only work on the study: no waiting for other workers, no final run")
     p.add_argument("--no-report", action="store_true", help="skip building the report")
-    p.set_defaults(func=cmd_tune, engine=None, resume=False)
-
-
-class _TuneConsole:
-    """One line per finished epoch and trial (rich console)."""
-
-    def __init__(self, console: Any) -> None:
-        self.console = console
-
-    def stage(self, text: str) -> None:
-        self.console.log(text)
-
-    def data(self, done: int, total: int) -> None:
-        """Progress of making the digits set, every tenth."""
-        if total and (done == total or done * 10 // total != (done - 1) * 10 // total):
-            self.console.log(f"making spoken digits: {done}/{total}")
-
-    def trial_start(self, number: int, params: dict[str, Any]) -> None:
-        def short(key: str) -> str:  # models.snn.hparams.tau_mem -> hparams.tau_mem
-            parts = key.split(".")
-            return ".".join(parts[2:]) if parts[0] == "models" else key
-
-        text = ", ".join(f"{short(k)}={v:.4g}" if isinstance(v, float) else f"{short(k)}={v}"
-                         for k, v in params.items())
-        self.console.log(f"trial {number}: {text}")
-
-    def epoch_end(self, number: int, epoch: int, epochs: int, val_acc: float) -> None:
-        self.console.log(f"  trial {number} epoch {epoch}/{epochs}: val acc {val_acc:.3f}")
-
-    def trial_end(self, trial: Any) -> None:
-        value = trial.value if trial.value is not None else (
-            trial.intermediate_values[max(trial.intermediate_values)]
-            if trial.intermediate_values else None)
-        shown = "–" if value is None else f"{value:.3f}"
-        self.console.log(f"trial {trial.number} {trial.state.name.lower()}: val acc {shown}")
-
-    def waiting(self, running: int) -> None:
-        self.console.log(f"waiting for {running} trial(s) of other workers")
+    p.set_defaults(func=cmd_tune)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from spikebench.cli.run import _RichProgress, _resolve_config, _summary
-    from spikebench.experiments.runner import RunProgress
-    from spikebench.tuning import TuneProgress, finish_search, parse_search, run_search
+    from spikebench.cli.console import print_summary, progress_for
+    from spikebench.experiments.config import resolve_experiment
+    from spikebench.tuning import finish_search, parse_search, run_search
 
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     console = Console(stderr=True, quiet=bool(getattr(args, "quiet", False)))
-    cfg = _resolve_config(args)
+    cfg = resolve_experiment(args.experiment, args.overrides, dataset=args.dataset,
+                             seed=args.seed, epochs=args.epochs)
     parse_search(cfg)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("runs") / f"tune-{cfg.name}-{stamp}"
-    progress = TuneProgress() if console.quiet else _TuneConsole(console)
-    study = run_search(cfg, out, trials=args.trials, storage=args.storage, study_name=args.study,
-                       pruner=args.pruner, root=args.root, device=args.device,
-                       heartbeat=args.heartbeat, wait_for_others=not args.no_final,
-                       progress=progress,
-                       data_progress=getattr(progress, "data", None))
+    with progress_for(console) as progress:
+        study = run_search(cfg, out, trials=args.trials, storage=args.storage,
+                           study_name=args.study, pruner=args.pruner, root=args.root,
+                           device=args.device, heartbeat=args.heartbeat,
+                           wait_for_others=not args.no_final, progress=progress)
     states: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
@@ -124,15 +86,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     best = study.best_trial
     console.print(f"best trial {best.number}: val acc {best.value:.3f} with {best.params}")
     command = shlex.join(["spikebench", *getattr(args, "argv", sys.argv[1:])])
-    run_progress = _RichProgress(console) if not console.quiet else RunProgress()
-    kwargs = dict(storage=args.storage, root=args.root, device=args.device, command=command,
-                  progress=run_progress)
-    if isinstance(run_progress, _RichProgress):
-        with run_progress:
-            results = finish_search(study, cfg, out, **kwargs)
-    else:
-        results = finish_search(study, cfg, out, **kwargs)
-    _summary(console, results.parent)
+    with progress_for(console) as progress:
+        results = finish_search(study, cfg, out, storage=args.storage, root=args.root,
+                                device=args.device, command=command, progress=progress)
+    print_summary(console, results.parent)
     console.print(f"best configuration: {out / 'best.toml'}")
     if not args.no_report:
         from spikebench.report import build_report

@@ -365,3 +365,27 @@ def load_experiment(experiment: str, overrides: list[str] | tuple[str, ...] = ()
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
     return config_from_dict(apply_overrides(raw, overrides), str(path))
+
+
+def resolve_experiment(experiment: str, overrides: list[str] | tuple[str, ...] = (), *,
+                       dataset: str | None = None, seed: int | None = None,
+                       epochs: int | None = None, engine: str | None = None) -> ExperimentConfig:
+    """:func:`load_experiment` plus the command line's shortcuts: ``dataset`` (a name or a
+    folder, made absolute), ``seed``, ``epochs`` for every model, ``engine`` for every
+    model that has one."""
+    cfg = load_experiment(experiment, overrides)
+    changes: dict[str, Any] = {}
+    if dataset is not None:
+        known = dataset in ("digits", "shd", "ssc")
+        changes["dataset"] = dataset if known else str(Path(dataset).resolve())
+    if seed is not None:
+        changes["seed"] = seed
+    models = cfg.models
+    if epochs is not None:
+        if epochs < 1:
+            raise ConfigError(f"--epochs {epochs}: must be >= 1")
+        models = tuple(dataclasses.replace(m, epochs=epochs) for m in models)
+    if engine is not None:
+        models = tuple(dataclasses.replace(m, engine=engine) if m.engine is not None else m
+                       for m in models)
+    return dataclasses.replace(cfg, models=models, **changes)

@@ -13,7 +13,7 @@ efficiency, streaming for streamable models). The epoch loop never touches the t
 split, so it cannot steer selection. A model with ``n_seeds > 1`` runs once per seed,
 named ``NAME``, ``NAME.seedS``, ... with ``group = NAME``. ``resume=True`` continues an
 interrupted run bit-identically (model, optimiser and every RNG state are checkpointed).
-Progress goes to a :class:`RunProgress`; this module never prints.
+Progress goes to a :class:`Progress`; this module never prints.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from spikebench.training import distributed
 from spikebench.training.augment import augment_batches, parse_augment
 from spikebench.training.checkpoint import load_checkpoint, save_checkpoint
 from spikebench.training.efficiency import measure_efficiency
+from spikebench.progress import Progress
 from spikebench.record import (Binning, DatasetRecord, History, Inference, ModelRecord,
                                Reference, RunRecord, Streaming, load_run, results_path, save_run)
 from spikebench.training.loop import LR_SCHEDULES, EvalResult, evaluate, set_lr, train_one_epoch
@@ -49,21 +50,6 @@ from spikebench.training.seeding import get_rng_state, make_generator, seed_ever
 from spikebench.training.streaming import evaluate_streaming
 
 log = logging.getLogger(__name__)
-
-
-class RunProgress:
-    """Hooks the runner calls as it goes; the default does nothing."""
-
-    def stage(self, text: str) -> None: ...
-
-    def model_start(self, spec: ModelSpec, index: int, total: int, *, batches_per_epoch: int,
-                    start_epoch: int) -> None: ...
-
-    def batch(self) -> None: ...
-
-    def epoch_end(self, spec: ModelSpec, epoch: int, record: dict[str, float]) -> None: ...
-
-    def model_end(self, spec: ModelSpec, record: ModelRecord) -> None: ...
 
 
 def model_build_args(spec: ModelSpec, data: PreparedData) -> dict[str, Any]:
@@ -128,13 +114,13 @@ def fit(
     device: torch.device,
     checkpoint: Path,
     resume: bool = False,
-    progress: RunProgress | None = None,
+    progress: Progress | None = None,
     index: int = 0,
     total: int = 1,
 ) -> Fit:
     """Seed, build and train ``spec`` for its epochs on the training split, validating
     after every epoch and checkpointing atomically; resume from ``checkpoint`` if asked."""
-    progress = progress or RunProgress()
+    progress = progress or Progress()
     seed = cfg.model_seed(spec)
     seed_everything(seed)
     build = model_build_args(spec, data)
@@ -254,7 +240,7 @@ def train_model(
     device: torch.device,
     checkpoint: Path,
     resume: bool = False,
-    progress: RunProgress | None = None,
+    progress: Progress | None = None,
     index: int = 0,
     total: int = 1,
     group: str | None = None,
@@ -263,7 +249,7 @@ def train_model(
 
     ``group``: the experiment's model name when ``spec`` is one seed of it (:func:`seed_runs`).
     """
-    progress = progress or RunProgress()
+    progress = progress or Progress()
     result = fit(spec, cfg, data, device=device, checkpoint=checkpoint, resume=resume,
                  progress=progress, index=index, total=total)
     chosen = select(result, spec, checkpoint)
@@ -350,11 +336,10 @@ def run_experiment(
     device: str = "auto",
     resume: bool = False,
     command: str = "",
-    progress: RunProgress | None = None,
-    data_progress: Any = None,
+    progress: Progress | None = None,
 ) -> Path:
     """Run ``cfg`` on ``cfg.dataset`` into ``out_dir``; return the path of ``results.json``."""
-    progress = progress or RunProgress()
+    progress = progress or Progress()
     out = Path(out_dir)
     if resume:
         stored = load_run_config(out)
@@ -367,7 +352,7 @@ def run_experiment(
     dev = resolve_device(device)
 
     progress.stage(f"preparing data set {cfg.dataset}")
-    files = resolve_dataset(cfg.dataset, root, progress=data_progress)
+    files = resolve_dataset(cfg.dataset, root, progress=progress.data)
     from spikebench.data.paths import cache_root
 
     data = prepare_data(files, cfg.data, seed=cfg.seed, cache_dir=cache_root(root))

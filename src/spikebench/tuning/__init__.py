@@ -6,8 +6,7 @@ or PostgreSQL storage) and retrains the best trial once on the test split.
 """
 
 from spikebench.tuning.space import ParamSpec, SearchSpec, parse_search, trial_config
-from spikebench.tuning.study import (SearchError, TuneProgress, finish_search, run_search,
-                                     search_summary)
+from spikebench.tuning.study import SearchError, finish_search, run_search, search_summary
 
 __all__ = ["ParamSpec", "SearchSpec", "parse_search", "trial_config", "SearchError",
-           "TuneProgress", "run_search", "finish_search", "search_summary"]
+           "run_search", "finish_search", "search_summary"]

@@ -62,7 +62,8 @@ from spikebench.errors import ConfigError, SpikebenchError, TrainingError
 from spikebench.experiments.config import ExperimentConfig
 from spikebench.experiments.datasets import DatasetFiles, PreparedData, prepare_data, resolve_dataset
 from spikebench.experiments.environment import resolve_device
-from spikebench.experiments.runner import RunProgress, fit, run_experiment, select
+from spikebench.experiments.runner import fit, run_experiment, select
+from spikebench.progress import Progress
 from spikebench.fileio import write_text_atomic
 from spikebench.record import load_run, save_run
 from spikebench.tuning.space import SearchSpec, parse_search, trial_config
@@ -83,20 +84,6 @@ def _stable() -> Iterator[None]:
 
 class SearchError(SpikebenchError):
     """A search that cannot go on (storage unreachable, study of another experiment, ...)."""
-
-
-class TuneProgress:
-    """Hooks the search calls as it goes; the default does nothing."""
-
-    def stage(self, text: str) -> None: ...
-
-    def trial_start(self, number: int, params: dict[str, Any]) -> None: ...
-
-    def epoch_end(self, number: int, epoch: int, epochs: int, val_acc: float) -> None: ...
-
-    def trial_end(self, trial: optuna.trial.FrozenTrial) -> None: ...
-
-    def waiting(self, running: int) -> None: ...
 
 
 def default_storage(out: Path) -> str:
@@ -192,10 +179,10 @@ def _pruner(kind: str, spec: SearchSpec, epochs: int) -> optuna.pruners.BasePrun
     raise ConfigError(f"--pruner {kind!r}: expected median or hyperband")
 
 
-class _TrialProgress(RunProgress):
+class _TrialProgress(Progress):
     """Reports each epoch's validation accuracy to the trial and prunes it when told to."""
 
-    def __init__(self, trial: optuna.Trial, progress: TuneProgress) -> None:
+    def __init__(self, trial: optuna.Trial, progress: Progress) -> None:
         self.trial, self.progress = trial, progress
         self.history: dict[str, list[float]] = {"train_loss": [], "val_acc": []}
 
@@ -205,7 +192,7 @@ class _TrialProgress(RunProgress):
         self.history["val_acc"].append(val_acc)
         self.trial.set_user_attr("history", self.history)
         self.trial.report(val_acc, epoch)
-        self.progress.epoch_end(self.trial.number, epoch, spec.epochs, val_acc)
+        self.progress.trial_epoch(self.trial.number, epoch, spec.epochs, val_acc)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"validation accuracy {val_acc:.3f} after epoch {epoch}")
 
@@ -219,7 +206,7 @@ class _Objective:
     files: DatasetFiles
     device: torch.device
     cache_dir: Path
-    progress: TuneProgress
+    progress: Progress
     data_md5: str
 
     def __post_init__(self) -> None:
@@ -320,15 +307,14 @@ def run_search(
     device: str = "auto",
     heartbeat: int = 60,
     wait_for_others: bool = True,
-    progress: TuneProgress | None = None,
-    data_progress: Any = None,
+    progress: Progress | None = None,
 ) -> optuna.Study:
     """Work on the study until it holds ``trials`` finished trials; return it.
 
     With ``wait_for_others`` the call also waits for other workers' running trials (and
     runs the retries of killed ones), so the study is complete when it returns.
     """
-    progress = progress or TuneProgress()
+    progress = progress or Progress()
     if trials < 0:
         raise ConfigError(f"--trials {trials}: must be >= 0")
     spec = parse_search(cfg)
@@ -341,7 +327,7 @@ def run_search(
     from spikebench.data.paths import cache_root
 
     progress.stage(f"study {study.study_name!r} in {redact(url)}; preparing data set {cfg.dataset}")
-    files = resolve_dataset(cfg.dataset, root, progress=data_progress)
+    files = resolve_dataset(cfg.dataset, root, progress=progress.data)
     md5 = _check_data(study, files, cache_root(root))
     objective = _Objective(cfg, spec, files, resolve_device(device), cache_root(root), progress,
                            md5)
@@ -433,7 +419,7 @@ def finish_search(
     root: str | Path | None = None,
     device: str = "auto",
     command: str = "",
-    progress: RunProgress | None = None,
+    progress: Progress | None = None,
 ) -> Path:
     """Write ``best.toml``, retrain and test the best trial into ``out`` (a run directory),
     add the search to its ``results.json``; return that path."""
