@@ -14,7 +14,7 @@ Class scores are the maximum over time of the readout membrane. Every competitor
 same random first-layer weights (normal, std 0.15: about 3 % of the first hidden layer
 spikes per step, as in a network at work rather than a silent one at initialisation). Timed: a training step
 (forward, cross-entropy, backward, Adam step) and an inference pass (forward under
-``torch.inference_mode``). Competitors: spikebench ``LIF``/``LI`` (backend ``auto``, and
+``torch.inference_mode``). Competitors: spikebench ``LIF``/``LI`` (engine ``fused``, and
 ``torch`` for the pure-PyTorch fused path), Norse ``LIFCell``/``LIFRecurrentCell`` +
 ``LICell`` stepped in a Python loop with the linear layer inside the loop (as the study
 ran it), snnTorch ``Leaky``/``RLeaky`` stepped the same way. The rounds interleave the
@@ -49,14 +49,14 @@ T, B, C, K = 100, 128, 700, 20
 
 
 class SpikebenchNet(nn.Module):
-    def __init__(self, sizes, recurrent, backend):
+    def __init__(self, sizes, recurrent, engine):
         super().__init__()
         from spikebench.engine.layers import LI, LIF
 
         self.hidden = nn.ModuleList(
-            LIF(a, b, recurrent=recurrent, backend=backend) for a, b in zip(sizes[:-1], sizes[1:])
+            LIF(a, b, recurrent=recurrent, engine=engine) for a, b in zip(sizes[:-1], sizes[1:])
         )
-        self.out = LI(sizes[-1], K, backend=backend)
+        self.out = LI(sizes[-1], K, engine=engine)
 
     def forward(self, x):
         for layer in self.hidden:
@@ -216,7 +216,7 @@ def bench(net, rounds, steps_per_round, kind="random"):
     recurrent = net == "rec"
     x, y = benchmark_input(kind)
     builders = {
-        "spikebench": lambda: SpikebenchNet(sizes, recurrent, "auto"),
+        "spikebench": lambda: SpikebenchNet(sizes, recurrent, "fused"),
         "spikebench-torch": lambda: SpikebenchNet(sizes, recurrent, "torch"),
         "norse": lambda: NorseNet(sizes, recurrent),
         "snntorch": lambda: SnnTorchNet(sizes, recurrent),
@@ -256,7 +256,7 @@ def projection_crossover(reps=5):
         return min(times) * 1e3
 
     g = torch.Generator().manual_seed(0)
-    layer = build(lambda: SpikebenchNet([C, 128], False, "auto")).hidden[0]
+    layer = build(lambda: SpikebenchNet([C, 128], False, "fused")).hidden[0]
     default = fused.SPARSE_MAX_DENSITY
     print(f"\n== LIF layer {C} -> 128, T={T}, B={B}: sparse (fused gather) vs dense (BLAS + fused scan), "
           f"best of {reps}, ms")

@@ -4,7 +4,7 @@ The study's phase-1 SNN (700 -> 128 LIF -> 20 leaky-integrator readout, max-over
 score) classifies one stream (batch size 1) one 10 ms bin at a time through
 :class:`spikebench.training.streaming.StreamingClassifier`, whose layers call
 ``step_sequence`` with a one-bin chunk. Competitors, same weights and input: the
-spikebench engine (backend ``auto``) and the Norse reference (backend ``norse``: Norse's
+spikebench engine (engine ``fused``) and the Norse reference (engine ``norse``: Norse's
 ``LIFCell``/``LICell`` per step). Input: SHD-shaped spike counts ``[T=100, 1, 700]``,
 5 % of the bins non-zero. Reported: median seconds per bin (interleaved rounds, so load
 from other processes on the shared machine hits both alike), the real-time factor
@@ -55,7 +55,7 @@ def main() -> None:
         for name, clf in clfs.items():  # warm-up (numba compilation, allocations) + agreement
             per_bin_seconds(clf, x)
             scores[name] = clf.score.clone()
-        assert torch.allclose(scores["spikebench"], scores["norse"], atol=1e-4), "backends disagree"
+        assert torch.allclose(scores["spikebench"], scores["norse"], atol=1e-4), "engines disagree"
         times: dict[str, list[float]] = {n: [] for n in clfs}
         for _ in range(args.rounds):
             for name, clf in clfs.items():

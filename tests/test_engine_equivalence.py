@@ -68,7 +68,7 @@ def test_lif_matches_norse_lifcell(impl):
     ours_w, ours_b = w.clone().requires_grad_(), b.clone().requires_grad_()
     p = LIFParams(**LIF_KW, surrogate="norse-superspike")
     current = torch.nn.functional.linear(x, ours_w, ours_b)
-    z, v, _ = lif_scan(current, lif_initial_state(5, 9, p, dtype=F64), p, impl=impl, membrane=True)
+    z, v, _ = lif_scan(current, lif_initial_state(5, 9, p, dtype=F64), p, engine=impl, membrane=True)
     loss = (z * pz).sum() + (v * pv).sum()
     g_ours = _grads(loss, [ours_w, ours_b])
 
@@ -98,7 +98,7 @@ def test_recurrent_lif_matches_norse_lifrecurrentcell(impl):
     ours = [w.clone().requires_grad_(), rec.clone().requires_grad_()]
     p = LIFParams(**LIF_KW, surrogate="norse-superspike", detach_reset=True)
     current = torch.nn.functional.linear(x, ours[0])
-    z, v, _ = lif_scan(current, lif_initial_state(5, 9, p, dtype=F64), p, ours[1], impl=impl, membrane=True)
+    z, v, _ = lif_scan(current, lif_initial_state(5, 9, p, dtype=F64), p, ours[1], engine=impl, membrane=True)
     g_ours = _grads((z * pz).sum() + (v * pv).sum(), ours)
 
     ref = [w.clone().requires_grad_(), rec.clone().requires_grad_()]
@@ -131,7 +131,7 @@ def test_li_matches_norse_licell(impl):
     x, w, b, _, _, pv = _inputs(seed=2)
     ours = [w.clone().requires_grad_(), b.clone().requires_grad_()]
     p = LIParams(tau_syn=4e-3, tau_mem=8e-3, v_leak=0.05, dt=1e-3)
-    v, _ = li_scan(torch.nn.functional.linear(x, *ours), li_initial_state(5, 9, p, dtype=F64), p, impl=impl)
+    v, _ = li_scan(torch.nn.functional.linear(x, *ours), li_initial_state(5, 9, p, dtype=F64), p, engine=impl)
     g_ours = _grads((v * pv).sum(), ours)
 
     ref = [w.clone().requires_grad_(), b.clone().requires_grad_()]
@@ -152,12 +152,12 @@ def test_li_matches_norse_licell(impl):
 
 @pytest.mark.parametrize("recurrent", [False, True])
 def test_layer_backends_agree(recurrent):
-    """Layer level: "torch", "auto" and "norse" backends give one model (bias included)."""
+    """Layer level: the "torch", "fused" and "norse" engines give one model (bias included)."""
     x, *_ = _inputs(T=40, seed=3)
     torch.manual_seed(0)
     kw = dict(recurrent=recurrent, surrogate="norse-superspike", **LIF_KW)
-    layers = {be: LIF(12, 9, backend=be, **kw).to(F64) for be in ("torch", "auto", "norse")}
-    readouts = {be: LI(9, 4, backend=be).to(F64) for be in layers}
+    layers = {be: LIF(12, 9, engine=be, **kw).to(F64) for be in ("torch", "fused", "norse")}
+    readouts = {be: LI(9, 4, engine=be).to(F64) for be in layers}
     for be in layers:
         with torch.no_grad():
             layers[be].linear.weight.copy_(torch.linspace(-1.5, 2, 12 * 9, dtype=F64).reshape(9, 12))
@@ -172,7 +172,7 @@ def test_layer_backends_agree(recurrent):
         params = list(layer.parameters()) + list(readouts[be].parameters())
         results[be] = (z, _grads(out, params))
     assert 0.02 < results["norse"][0].mean() < 0.6
-    for be in ("torch", "auto"):
+    for be in ("torch", "fused"):
         assert torch.equal(results[be][0], results["norse"][0])
         for go, gr in zip(results[be][1], results["norse"][1]):
             torch.testing.assert_close(go, gr, **TOL)

@@ -21,12 +21,12 @@ def spikes(density: float, seed: int = 0, dtype=F64) -> torch.Tensor:
 
 
 def pair(cls, kw, dtype=F64, seed=0):
-    """The same layer twice: fused (backend auto) and the pure-PyTorch loop."""
+    """The same layer twice: fused (engine "fused") and the pure-PyTorch loop."""
     torch.manual_seed(seed)
-    a = cls(C, H, backend="auto", **kw).to(dtype)
+    a = cls(C, H, engine="fused", **kw).to(dtype)
     with torch.no_grad():
         a.linear.weight.normal_(0.0, 0.6)  # enough drive that neurons spike
-    b = cls(C, H, backend="torch", **kw).to(dtype)
+    b = cls(C, H, engine="torch", **kw).to(dtype)
     b.load_state_dict(a.state_dict())
     return a, b
 

@@ -13,7 +13,7 @@ from spikebench.engine.surrogate import spike
 from spikebench.errors import ConfigError
 
 F64 = torch.float64
-BACKENDS = ["torch", "auto", "norse"]
+ENGINES = ["torch", "fused", "norse"]
 
 
 def _spiky_input(T=50, B=3, C=10, seed=0):
@@ -21,24 +21,24 @@ def _spiky_input(T=50, B=3, C=10, seed=0):
     return (torch.rand(T, B, C, generator=g) < 0.3).to(F64)
 
 
-def _make(cls, backend, **kw):
+def _make(cls, engine, **kw):
     torch.manual_seed(0)
-    layer = cls(10, 7, backend=backend, **kw).to(F64)
+    layer = cls(10, 7, engine=engine, **kw).to(F64)
     with torch.no_grad():
         layer.linear.weight.mul_(20.0 if cls is AdLIF else 6.0)
     return layer
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("cls,kw", [
     (LIF, {}), (LIF, {"recurrent": True}), (LI, {}), (AdLIF, {}), (AdLIF, {"recurrent": True}),
 ])
-def test_step_sequence_in_chunks_equals_one_call(cls, kw, backend):
-    if cls is AdLIF and backend == "norse":
+def test_step_sequence_in_chunks_equals_one_call(cls, kw, engine):
+    if cls is AdLIF and engine == "norse":
         with pytest.raises(ConfigError, match="norse"):
-            _make(cls, backend, **kw)
+            _make(cls, engine, **kw)
         return
-    layer = _make(cls, backend, **kw)
+    layer = _make(cls, engine, **kw)
     x = _spiky_input()
     whole, final = layer.step_sequence(x)
     loss_whole = (whole * torch.linspace(-1, 1, whole.numel(), dtype=F64).reshape(whole.shape)).sum()
@@ -99,7 +99,7 @@ def test_adlif_backward_matches_autograd_of_the_step_equations(recurrent, impl):
 
     ours = leaves()
     z, _ = adlif_scan(ours[0], adlif_initial_state(B, N, dtype=F64), *ours[1:5], p,
-                      ours[5] if recurrent else None, impl=impl)
+                      ours[5] if recurrent else None, engine=impl)
     g_ours = torch.autograd.grad((z * probe).sum(), ours)
     ref = leaves()
     z_ref = _adlif_reference(ref[0], *ref[1:5], p, ref[5] if recurrent else None)
@@ -149,7 +149,7 @@ def test_numba_and_torch_loops_agree_in_float32(recurrent):
     for impl in ("torch", "numba"):
         c = current.clone().requires_grad_()
         r = rec.clone().requires_grad_() if recurrent else None
-        z, v, st = lif_scan(c, lif_initial_state(16, 33, p, dtype=torch.float32), p, r, impl=impl, membrane=True)
+        z, v, st = lif_scan(c, lif_initial_state(16, 33, p, dtype=torch.float32), p, r, engine=impl, membrane=True)
         leaves = [c, r] if recurrent else [c]
         grads = torch.autograd.grad((z * probe).sum() + (v * probe).sum(), leaves)
         out[impl] = (z, v, *grads)
@@ -159,14 +159,14 @@ def test_numba_and_torch_loops_agree_in_float32(recurrent):
 
 
 def test_bad_options_raise_config_errors():
-    with pytest.raises(ConfigError, match="backend 'fast'"):
-        LIF(4, 3, backend="fast")
+    with pytest.raises(ConfigError, match="engine 'fast'"):
+        LIF(4, 3, engine="fast")
     with pytest.raises(ConfigError, match="surrogate 'sigmoid'"):
         LIF(4, 3, surrogate="sigmoid")
     with pytest.raises(ConfigError, match="alpha"):
         LIF(4, 3, alpha=0.0)
-    with pytest.raises(ConfigError, match="backend"):
-        LI(4, 3, backend="cuda")
+    with pytest.raises(ConfigError, match="engine 'cuda' .*fused, torch, norse"):
+        LI(4, 3, engine="cuda")
     with pytest.raises(ConfigError, match="tau_mem"):
         AdLIF(4, 3, tau_mem=(0.02, 0.01))
 
@@ -218,7 +218,7 @@ def test_a_replaced_input_projection_is_called():
     x = (torch.rand(9, 3, 6, generator=torch.Generator().manual_seed(8)) < 0.2).float()
     for cls in (LIF, LI, AdLIF):
         torch.manual_seed(0)
-        layer = cls(6, 4, backend="auto")
+        layer = cls(6, 4, engine="fused")
         state = layer.initial_state(3)
         calls = []
         layer.linear.register_forward_hook(lambda m, i, o: calls.append(o))
@@ -228,16 +228,16 @@ def test_a_replaced_input_projection_is_called():
             x, layer.linear.weight, layer.linear.bias))
 
 
-def test_auto_falls_back_to_the_torch_loop_without_numba(monkeypatch):
-    from spikebench.engine import layers
+def test_fused_falls_back_to_the_torch_loop_without_numba(monkeypatch):
+    from spikebench.engine.engines import resolve
 
     monkeypatch.setattr(_native, "_available", False)
-    assert layers.resolve_backend("auto", torch.device("cpu")) == "torch"
     x = _spiky_input()
+    assert resolve("fused", x) == "torch"
     torch.manual_seed(0)
-    out_auto = LIF(10, 7, backend="auto").to(F64)(x)
+    out_auto = LIF(10, 7, engine="fused").to(F64)(x)
     torch.manual_seed(0)
-    out_torch = LIF(10, 7, backend="torch").to(F64)(x)
+    out_torch = LIF(10, 7, engine="torch").to(F64)(x)
     assert torch.equal(out_auto, out_torch)
 
 

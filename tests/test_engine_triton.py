@@ -65,7 +65,7 @@ def _lif_case(recurrent: bool, detach_reset: bool, surrogate: str, T=25, B=3, N=
 
     def fn(impl, cur, v, r):
         z, v_trace, _ = lif_scan(cur, state._replace(v=v), p, r if recurrent else None,
-                                 impl=impl, membrane=True)
+                                 engine=impl, membrane=True)
         return z, v_trace
 
     return fn, [current, v0, rec]
@@ -97,7 +97,7 @@ def test_li_triton_equals_torch():
 
     def fn(impl, cur, i):
         v, state = li_scan(cur, li_initial_state(4, 7, p, dtype=cur.dtype)._replace(i=i), p,
-                           impl=impl)
+                           engine=impl)
         return v, state.i.expand_as(v)
 
     for dtype in (F64, F32):
@@ -117,7 +117,7 @@ def _adlif_case(recurrent: bool, T=25, B=3, N=10, surrogate="superspike"):
 
     def fn(impl, cur, u, dm_, da_, a_, b_, *r):
         state = adlif_initial_state(B, N, dtype=cur.dtype)._replace(u=u)
-        z, final = adlif_scan(cur, state, dm_, da_, a_, b_, p, r[0] if r else None, impl=impl)
+        z, final = adlif_scan(cur, state, dm_, da_, a_, b_, p, r[0] if r else None, engine=impl)
         return z, final.u.expand_as(z), final.w.expand_as(z)
 
     inputs = [current, u0, dm, da, a, b] + ([rec] if recurrent else [])
@@ -140,18 +140,16 @@ def test_adlif_triton_float32():
 def test_a_whole_radlif_model_trains_the_same_through_triton(monkeypatch):
     """Layer level: a recurrent adLIF network (BN, dropout off, LI readout) gives the same
     logits and parameter gradients when its layers run the Triton kernels."""
-    from spikebench.engine import layers
     from spikebench.models import create_model
 
     x = (torch.rand(20, 4, 16, generator=torch.Generator().manual_seed(4)) < 0.3).to(F64)
     y = torch.tensor([0, 1, 2, 1])
     results = {}
-    for impl in ("torch", "triton"):
-        monkeypatch.setattr(layers, "resolve_backend", lambda backend, device, impl=impl: impl)
+    for impl in ("torch", "triton"):  # engine "triton" runs Triton's interpreter on CPU here
         torch.manual_seed(0)
         model = create_model("adlif", n_in=16, n_classes=3, n_steps=20, hidden=12, n_layers=2,
                              recurrent=True, dropout=0.0, readout="mean", alpha=5.0,
-                             engine="torch").to(F64)
+                             engine=impl).to(F64)
         out = model(x)
         loss = torch.nn.functional.cross_entropy(out.logits, y)
         results[impl] = (out.logits.detach(), torch.autograd.grad(loss, list(model.parameters())))
@@ -161,10 +159,13 @@ def test_a_whole_radlif_model_trains_the_same_through_triton(monkeypatch):
 
 
 def test_dispatch():
-    from spikebench.engine.layers import resolve_backend
+    from types import SimpleNamespace
 
-    assert resolve_backend("auto", torch.device("cuda")) == "triton"
-    assert resolve_backend("torch", torch.device("cuda")) == "torch"
+    from spikebench.engine.engines import resolve
+
+    on_cuda = SimpleNamespace(device=torch.device("cuda"), dtype=torch.float32)
+    assert resolve("fused", on_cuda) == "triton"
+    assert resolve("torch", on_cuda) == "torch"
     assert _triton.supports(torch.zeros(1))  # CPU under the interpreter (fixture)
     assert not _triton.supports(torch.zeros(1, dtype=torch.float16))
 
@@ -204,15 +205,15 @@ def test_cuda_adlif_triton_equals_torch(dtype, recurrent, monkeypatch):
 
 @CUDA
 def test_cuda_models_run_the_triton_kernels(monkeypatch):
-    """backend "auto" on CUDA is the Triton path; a full model trains a step there."""
+    """engine "fused" on CUDA is the Triton path; a full model trains a step there."""
     monkeypatch.delenv("TRITON_INTERPRET")
-    from spikebench.engine import layers
+    from spikebench.engine import engines
     from spikebench.models import create_model
 
     calls = []
-    real = layers.resolve_backend
-    monkeypatch.setattr(layers, "resolve_backend",
-                        lambda b, d: calls.append(real(b, d)) or calls[-1])
+    real = engines.resolve
+    monkeypatch.setattr(engines, "resolve",
+                        lambda e, x, s=None: calls.append(real(e, x, s)) or calls[-1])
     model = create_model("adlif", n_in=140, n_classes=20, n_steps=100, hidden=64, n_layers=2,
                          recurrent=True, readout="mean").cuda()
     x = (torch.rand(100, 8, 140, device="cuda") < 0.1).float()

@@ -25,7 +25,7 @@ from spikebench.cli import main
 from spikebench.errors import ConfigError
 from spikebench.export.nir import export_nir, load_norse, snn_to_nir
 from spikebench.models.registry import create_model
-from spikebench.models.rsnn import class_scores
+from spikebench.models.spiking import class_scores
 from spikebench.training.checkpoint import save_checkpoint
 
 norse_nir = pytest.importorskip("norse.torch.utils.import_nir")

@@ -10,7 +10,7 @@ import torch
 from spikebench.engine.layers import LIF
 from spikebench.engine.surrogate import surrogate_derivative
 from spikebench.models import create_model
-from spikebench.models.snn import psp_kernel_energy
+from spikebench.models.spiking import psp_kernel_energy
 
 
 def _snn(**hp):
@@ -31,8 +31,8 @@ def test_arctan_surrogate_is_snntorch_atan_and_runs_on_every_backend():
     layer = LIF(50, 16, surrogate="arctan", alpha=2.0)
     layer.linear.weight.data *= 20
     grads = []
-    for backend in ("auto", "torch"):
-        layer.backend = backend
+    for engine in ("fused", "torch"):
+        layer.engine = engine
         layer.linear.weight.grad = None
         layer(_input()).sum().backward()
         grads.append(layer.linear.weight.grad.clone())

@@ -10,7 +10,7 @@ import torch
 from spikebench.errors import ConfigError
 from spikebench.models import create_model
 from spikebench.models.delays import DelayedLinear
-from spikebench.models.rsnn import class_scores
+from spikebench.models.spiking import class_scores
 from spikebench.training.augment import Augment, _shift, augment_frames, parse_augment
 from spikebench.training.schedules import onecycle_lr
 
@@ -45,7 +45,7 @@ def test_delay_width_shrinks_from_start_to_end_over_the_epochs():
     net = create_model("delays", n_in=8, n_classes=3, n_steps=10, hidden=4, max_delay=0.1,
                        bin_dt=0.01)
     taps = net.hidden[0].linear.taps
-    assert taps == 11 and net.sigma_start == pytest.approx(5.5)
+    assert taps == 11 and net.sigma[0] == pytest.approx(5.5)
     widths = [net.sigma_at(e, 5) for e in range(5)]
     assert widths[0] == pytest.approx(5.5) and widths[-1] == pytest.approx(0.5)
     assert all(a > b for a, b in zip(widths, widths[1:]))

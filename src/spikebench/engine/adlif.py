@@ -32,7 +32,7 @@ from typing import NamedTuple
 import torch
 
 from spikebench.engine.lif import compiled_kernels, scan_inputs
-from spikebench.engine.surrogate import COMPILED, check_surrogate, surrogate_derivative
+from spikebench.engine.surrogate import check_surrogate, surrogate_derivative
 
 
 class AdLIFParams(NamedTuple):
@@ -74,11 +74,11 @@ def _forward(current, u, w, z, decay_mem, decay_adapt, a, b, rec, p: AdLIFParams
 class _AdLIFScan(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx, current, u0, w0, z0, decay_mem, decay_adapt, a, b, rec, p, impl
+        ctx, current, u0, w0, z0, decay_mem, decay_adapt, a, b, rec, p, engine
     ):
         saved_input = current
-        if impl != "torch":
-            kernels = compiled_kernels(impl)
+        if engine != "torch":
+            kernels = compiled_kernels(engine)
             params = (decay_mem, decay_adapt, a, b)
             if rec is None:
                 U, W, Z = kernels.adlif_forward(current, u0, w0, z0, *params, p)
@@ -86,7 +86,7 @@ class _AdLIFScan(torch.autograd.Function):
                 U, W, Z, saved_input = kernels.adlif_rec_forward(current, u0, w0, z0, *params, rec, p)
         else:
             U, W, Z = _forward(current, u0, w0, z0, decay_mem, decay_adapt, a, b, rec, p)
-        ctx.impl = impl
+        ctx.engine = engine
         ctx.p = p
         ctx.has_rec = rec is not None
         ctx.save_for_backward(
@@ -101,8 +101,8 @@ class _AdLIFScan(torch.autograd.Function):
         rec = rec if ctx.has_rec else None
         p = ctx.p
         gz_out, gu_out, gw_out = (g.contiguous() if g is not None else None for g in (gz_out, gu_out, gw_out))
-        if ctx.impl != "torch":
-            kernels = compiled_kernels(ctx.impl)
+        if ctx.engine != "torch":
+            kernels = compiled_kernels(ctx.engine)
             params = (decay_mem, decay_adapt, a, b)
             if rec is None:
                 g_current, gu0, gw0, gz0, g_params = kernels.adlif_backward(
@@ -174,18 +174,16 @@ def adlif_scan(
     p: AdLIFParams,
     recurrent_weight: torch.Tensor | None = None,
     *,
-    impl: str = "torch",
+    engine: str = "torch",
 ) -> tuple[torch.Tensor, AdLIFState]:
     """Run AdLIF over ``current [T, B, N]`` with per-neuron ``decay_mem`` (alpha),
     ``decay_adapt`` (beta), ``a``, ``b`` (each ``[N]``). Returns ``(spikes [T, B, N], final state)``.
     """
     check_surrogate(p.surrogate, p.alpha)
-    current, (u0, w0, z0), impl = scan_inputs(current, state, impl)
-    if impl in ("numba", "triton") and p.surrogate not in COMPILED:
-        impl = "torch"  # the compiled kernels hard-code the SuperSpike forms
+    current, (u0, w0, z0), engine = scan_inputs(current, state, engine, p.surrogate)
     if current.shape[0] == 0:
         return current, AdLIFState(u0, w0, z0)
     Z, U, W = _AdLIFScan.apply(
-        current, u0, w0, z0, decay_mem, decay_adapt, a, b, recurrent_weight, p, impl
+        current, u0, w0, z0, decay_mem, decay_adapt, a, b, recurrent_weight, p, engine
     )
     return Z, AdLIFState(U[-1], W[-1], Z[-1])

@@ -1,8 +1,8 @@
 """The one engine knob: which implementation runs the spiking layers.
 
 A model's ``engine`` (a config's ``engine = "fused"``, ``spikebench run --engine``) is an
-:class:`Engine`; :func:`resolve` turns it, once per layer call, into the kernels that
-run on the tensor's device:
+:class:`Engine`, passed unchanged to its layers and scans; :func:`resolve` turns it, once
+per call, into the kernels that run on the tensor's device:
 
 =========  ===========================================  ==================================
 engine     CPU                                          CUDA
@@ -11,12 +11,13 @@ fused      numba loops (when numba imports), else torch Triton kernels (when Tri
                                                         imports), else torch
 torch      PyTorch scans with hand-written backward     the same
 norse      Norse's cells, step by step (the reference)  the same
-numba      numba loops (torch where they cannot run)    torch
-triton     torch                                        Triton kernels
+numba      numba loops                                  torch
+triton     torch (Triton's interpreter when enabled)    Triton kernels
 =========  ===========================================  ==================================
 
-To add a backend: a member here, its rule in :func:`resolve`, its kernel module in
-:func:`spikebench.engine.lif.compiled_kernels` (and in :data:`COMPILED` if it is one).
+Compiled kernels fall back to torch for a tensor they cannot take and for a surrogate
+they do not build in. To add a backend: a member here, its rule in :func:`resolve`, its kernel module in
+:func:`spikebench.engine.lif.compiled_kernels` (and in :data:`COMPILED_ENGINES` if it is one).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from enum import Enum
 
 import torch
 
+from spikebench.engine import _native, _triton
+from spikebench.engine.surrogate import COMPILED
 from spikebench.errors import ConfigError
 
 
@@ -40,7 +43,7 @@ class Engine(str, Enum):
 
 
 #: Engines whose kernels are compiled loops with the SuperSpike surrogates built in.
-COMPILED = (Engine.NUMBA, Engine.TRITON)
+COMPILED_ENGINES = (Engine.NUMBA, Engine.TRITON)
 #: What a user may choose (every member).
 CHOICES = tuple(e.value for e in Engine)
 
@@ -57,22 +60,22 @@ def parse_engine(value: str | Engine, allowed: tuple[Engine, ...] = tuple(Engine
     return engine
 
 
-def resolve(engine: Engine, device: torch.device) -> Engine:
-    """The engine whose kernels run on ``device`` (see the table in the module docstring)."""
+def resolve(engine: str | Engine, x: torch.Tensor, surrogate: str | None = None) -> Engine:
+    """The engine whose kernels run a call on ``x``: ``fused`` becomes the fastest for
+    ``x``'s device; compiled kernels fall back to ``torch`` where they cannot take ``x``
+    (device, dtype) or the layer's ``surrogate`` (they build in the SuperSpike forms)."""
+    engine = Engine(engine)
     if engine is Engine.FUSED:
-        if device.type == "cpu":
-            from spikebench.engine import _native
-
-            if _native.numba_available():
-                return Engine.NUMBA
-        if device.type == "cuda":
-            from spikebench.engine import _triton
-
-            if _triton.triton_available():
-                return Engine.TRITON
+        if x.device.type == "cpu" and _native.numba_available():
+            engine = Engine.NUMBA
+        elif x.device.type == "cuda" and _triton.triton_available():
+            engine = Engine.TRITON
+        else:
+            return Engine.TORCH
+    if engine is Engine.NUMBA and not _native.supports(x):
         return Engine.TORCH
-    if engine is Engine.NUMBA and device.type != "cpu":
+    if engine is Engine.TRITON and not _triton.supports(x):
         return Engine.TORCH
-    if engine is Engine.TRITON and device.type != "cuda":
+    if engine in COMPILED_ENGINES and surrogate is not None and surrogate not in COMPILED:
         return Engine.TORCH
     return engine

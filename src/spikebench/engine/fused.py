@@ -41,10 +41,10 @@ from spikebench.engine.lif import scan_backward as lif_scan_backward
 SPARSE_MAX_DENSITY = 0.10
 
 
-def applies(x: torch.Tensor, impl: str) -> bool:
+def applies(x: torch.Tensor, engine: str) -> bool:
     """Whether the fused kernels can run a layer call on ``x``."""
     return (
-        impl == "numba"
+        engine == "numba"
         and x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.float64)
         and x.dim() == 3

@@ -13,13 +13,10 @@ then the neuron dynamics run as one fused scan (:mod:`~spikebench.engine.lif`,
 the new state, so streaming in chunks gives exactly the result of one call on the whole
 sequence.
 
-Backends: ``"auto"`` (the fastest fused path for the tensor's device: on CPU the
-compiled numba loops and the sparse projection when numba works, on CUDA the Triton
-kernels when Triton imports, else ``"torch"``),
-``"torch"`` (fused scan in PyTorch ops with a hand-written backward; any device),
-``"norse"`` (the reference: Norse's ``LIFCell`` / ``LIFRecurrentCell`` / ``LICell``
-called step by step with the input projection inside the loop, as the original study
-ran it).
+``engine`` (:mod:`spikebench.engine.engines`, resolved per call): ``"fused"`` (the
+fastest kernels for the tensor's device), ``"torch"`` (PyTorch scans with a hand-written
+backward), ``"norse"`` (the reference: Norse's ``LIFCell`` / ``LIFRecurrentCell`` /
+``LICell`` stepped in a loop with the projection inside, as the original study ran it).
 """
 
 from __future__ import annotations
@@ -29,41 +26,16 @@ import logging
 import torch
 from torch import nn
 
-from spikebench.engine import fused
+from spikebench.engine import engines, fused
 from spikebench.engine._native.projection import project
 from spikebench.engine.adlif import AdLIFParams, AdLIFState, adlif_initial_state, adlif_scan
 from spikebench.engine.li import LIParams, LIState, li_initial_state, li_scan
 from spikebench.engine.lif import LIFParams, LIFState, lif_initial_state, lif_scan
-from spikebench.engine.surrogate import COMPILED, check_surrogate
+from spikebench.engine.engines import Engine, parse_engine
+from spikebench.engine.surrogate import check_surrogate
 from spikebench.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-BACKENDS: tuple[str, ...] = ("auto", "torch", "norse")
-
-
-def _check_backend(backend: str, allowed: tuple[str, ...] = BACKENDS) -> str:
-    if backend not in allowed:
-        raise ConfigError(f"engine backend {backend!r} is unknown; choose one of {', '.join(allowed)}")
-    return backend
-
-
-def resolve_backend(backend: str, device: torch.device) -> str:
-    """The kernel implementation a backend runs on ``device``: "numba", "triton", "torch" or "norse"."""
-    if backend == "auto":
-        if device.type == "cpu":
-            from spikebench.engine import _native
-
-            if _native.numba_available():
-                return "numba"
-        if device.type == "cuda":
-            from spikebench.engine import _triton
-
-            if _triton.triton_available():
-                return "triton"
-        return "torch"
-    return backend
-
 
 _warned_norse_surrogate = False
 
@@ -73,7 +45,7 @@ def _warn_norse_surrogate(surrogate: str) -> None:
     if surrogate != "norse-superspike" and not _warned_norse_surrogate:
         _warned_norse_surrogate = True
         log.warning(
-            "backend 'norse' uses Norse's SuperSpike, whose backward ignores alpha "
+            "engine 'norse' uses Norse's SuperSpike, whose backward ignores alpha "
             "(surrogate 'norse-superspike'), not %r", surrogate,
         )
 
@@ -98,15 +70,15 @@ def _norse_loop(cell, x: torch.Tensor, s, project=None):
 
 
 class _Layer(nn.Module):
-    """What every layer shares: ``linear``, the backend, ``forward`` and ``step_sequence``.
+    """What every layer shares: ``linear``, the engine, ``forward`` and ``step_sequence``.
 
-    A subclass defines ``initial_state`` and ``_run(x, state, impl) -> (output, state)``.
+    A subclass defines ``initial_state`` and ``_run(x, state, engine) -> (output, state)``.
     """
 
-    def __init__(self, n_in: int, n_out: int, *, recurrent: bool, bias: bool, backend: str,
-                 allowed: tuple[str, ...] = BACKENDS) -> None:
+    def __init__(self, n_in: int, n_out: int, *, recurrent: bool, bias: bool, engine: str,
+                 allowed: tuple[Engine, ...] = tuple(Engine)) -> None:
         super().__init__()
-        self.backend = _check_backend(backend, allowed)
+        self.engine = parse_engine(engine, allowed)
         self.n_in, self.n_out = n_in, n_out
         self.linear = nn.Linear(n_in, n_out, bias=bias)
         self.recurrent = nn.Linear(n_out, n_out, bias=False) if recurrent else None
@@ -118,11 +90,8 @@ class _Layer(nn.Module):
         """Run chunk ``x [T, B, n_in]`` from ``state`` (rest if None): ``(output, state)``."""
         if state is None:
             state = self.initial_state(x.shape[1], dtype=x.dtype, device=x.device)
-        impl = resolve_backend(self.backend, x.device)
-        p = getattr(self, "p", None)
-        if impl in ("numba", "triton") and getattr(p, "surrogate", COMPILED[0]) not in COMPILED:
-            impl = "torch"  # the compiled kernels hard-code the SuperSpike forms
-        return self._run(x, state, impl)
+        engine = engines.resolve(self.engine, x, getattr(self.p, "surrogate", None))
+        return self._run(x, state, engine)
 
     def _recurrent_weight(self) -> torch.Tensor | None:
         return self.recurrent.weight if self.recurrent is not None else None
@@ -153,11 +122,11 @@ class LIF(_Layer):
         dt: float = 1e-3,
         surrogate: str = "superspike",
         alpha: float = 100.0,
-        backend: str = "auto",
+        engine: str = "fused",
         detach_reset: bool | None = None,
     ) -> None:
         check_surrogate(surrogate, alpha)
-        super().__init__(n_in, n_out, recurrent=recurrent, bias=bias, backend=backend)
+        super().__init__(n_in, n_out, recurrent=recurrent, bias=bias, engine=engine)
         self.p = LIFParams(
             tau_syn=float(tau_syn), tau_mem=float(tau_mem), v_th=float(v_th),
             v_reset=float(v_reset), v_leak=float(v_leak), dt=float(dt),
@@ -169,19 +138,19 @@ class LIF(_Layer):
         p = self.p
         return (
             f"tau_syn={p.tau_syn}, tau_mem={p.tau_mem}, v_th={p.v_th}, dt={p.dt}, "
-            f"surrogate={p.surrogate!r}, alpha={p.alpha}, backend={self.backend!r}"
+            f"surrogate={p.surrogate!r}, alpha={p.alpha}, engine={self.engine.value!r}"
         )
 
     def initial_state(self, batch: int, *, dtype=torch.float32, device=None) -> LIFState:
         return lif_initial_state(batch, self.n_out, self.p, dtype=dtype, device=device)
 
-    def _run(self, x: torch.Tensor, state: LIFState, impl: str) -> tuple[torch.Tensor, LIFState]:
-        if impl == "norse":
+    def _run(self, x: torch.Tensor, state: LIFState, engine: str) -> tuple[torch.Tensor, LIFState]:
+        if engine == "norse":
             return self._norse(x, state)
-        if fused.applies(x, impl):
+        if fused.applies(x, engine):
             return fused.lif_layer(x, state, self.p, self.linear, self.n_out, self.recurrent)
-        current = project(x, self.linear, impl)  # [T, B, n_out], all steps at once
-        z, _, new_state = lif_scan(current, state, self.p, self._recurrent_weight(), impl=impl)
+        current = project(x, self.linear, engine)  # [T, B, n_out], all steps at once
+        z, _, new_state = lif_scan(current, state, self.p, self._recurrent_weight(), engine=engine)
         return z, new_state
 
     def _norse(self, x: torch.Tensor, state: LIFState) -> tuple[torch.Tensor, LIFState]:
@@ -229,24 +198,24 @@ class LI(_Layer):
         tau_mem: float = 1e-2,
         v_leak: float = 0.0,
         dt: float = 1e-3,
-        backend: str = "auto",
+        engine: str = "fused",
     ) -> None:
-        super().__init__(n_in, n_out, recurrent=False, bias=bias, backend=backend)
+        super().__init__(n_in, n_out, recurrent=False, bias=bias, engine=engine)
         self.p = LIParams(tau_syn=float(tau_syn), tau_mem=float(tau_mem), v_leak=float(v_leak), dt=float(dt))
 
     def extra_repr(self) -> str:
         p = self.p
-        return f"tau_syn={p.tau_syn}, tau_mem={p.tau_mem}, dt={p.dt}, backend={self.backend!r}"
+        return f"tau_syn={p.tau_syn}, tau_mem={p.tau_mem}, dt={p.dt}, engine={self.engine.value!r}"
 
     def initial_state(self, batch: int, *, dtype=torch.float32, device=None) -> LIState:
         return li_initial_state(batch, self.n_out, self.p, dtype=dtype, device=device)
 
-    def _run(self, x: torch.Tensor, state: LIState, impl: str) -> tuple[torch.Tensor, LIState]:
-        if impl == "norse":
+    def _run(self, x: torch.Tensor, state: LIState, engine: str) -> tuple[torch.Tensor, LIState]:
+        if engine == "norse":
             return self._norse(x, state)
-        if fused.applies(x, impl):
+        if fused.applies(x, engine):
             return fused.li_layer(x, state, self.p, self.linear, self.n_out)
-        return li_scan(project(x, self.linear, impl), state, self.p, impl=impl)
+        return li_scan(project(x, self.linear, engine), state, self.p, engine=engine)
 
     def _norse(self, x: torch.Tensor, state: LIState) -> tuple[torch.Tensor, LIState]:
         from norse.torch.functional.leaky_integrator import LIParameters
@@ -269,7 +238,7 @@ class AdLIF(_Layer):
     seconds, converted with ``dt``). The coupling ``a`` defaults to [0, 1] (SE-adLIF,
     Baronig et al. 2024) rather than SpArch's [-1, 1]: below ``-(1 - decay_adapt)`` the
     subthreshold dynamics are unstable (see :mod:`spikebench.models.adlif`). Norse has
-    no such model, so backend ``"norse"`` is refused. Equations:
+    no such model, so engine ``"norse"`` is refused. Equations:
     :mod:`spikebench.engine.adlif`.
     """
 
@@ -288,18 +257,17 @@ class AdLIF(_Layer):
         dt: float = 1e-3,
         surrogate: str = "superspike",
         alpha: float = 100.0,
-        backend: str = "auto",
+        engine: str = "fused",
     ) -> None:
         check_surrogate(surrogate, alpha)
-        _check_backend(backend, ("auto", "torch"))
         for name, (lo, hi) in {"tau_mem": tau_mem, "tau_adapt": tau_adapt, "a_range": a_range,
                                "b_range": b_range}.items():
             if not lo <= hi:
                 raise ConfigError(f"AdLIF {name} must be (low, high) with low <= high, got {(lo, hi)}")
         if min(tau_mem) <= 0 or min(tau_adapt) <= 0 or dt <= 0:
             raise ConfigError("AdLIF time constants and dt must be > 0 seconds")
-        super().__init__(n_in, n_out, recurrent=recurrent, bias=bias, backend=backend,
-                         allowed=("auto", "torch"))
+        super().__init__(n_in, n_out, recurrent=recurrent, bias=bias, engine=engine,
+                         allowed=tuple(e for e in Engine if e is not Engine.NORSE))
         self.dt = float(dt)
         self.p = AdLIFParams(v_th=float(v_th), surrogate=surrogate, alpha=float(alpha))
         self.limits = {
@@ -312,16 +280,16 @@ class AdLIF(_Layer):
             self.register_parameter(name, nn.Parameter(torch.empty(n_out).uniform_(lo, hi)))
 
     def extra_repr(self) -> str:
-        return f"dt={self.dt}, v_th={self.p.v_th}, surrogate={self.p.surrogate!r}, backend={self.backend!r}"
+        return f"dt={self.dt}, v_th={self.p.v_th}, surrogate={self.p.surrogate!r}, engine={self.engine.value!r}"
 
     def initial_state(self, batch: int, *, dtype=torch.float32, device=None) -> AdLIFState:
         return adlif_initial_state(batch, self.n_out, dtype=dtype, device=device)
 
-    def _run(self, x: torch.Tensor, state: AdLIFState, impl: str) -> tuple[torch.Tensor, AdLIFState]:
+    def _run(self, x: torch.Tensor, state: AdLIFState, engine: str) -> tuple[torch.Tensor, AdLIFState]:
         clamped = [getattr(self, name).clamp(lo, hi) for name, (lo, hi) in self.limits.items()]
-        if fused.applies(x, impl):
+        if fused.applies(x, engine):
             done = fused.adlif_layer(x, state, clamped, self.p, self.linear, self.n_out, self.recurrent)
             if done is not None:
                 return done
-        current = project(x, self.linear, impl)
-        return adlif_scan(current, state, *clamped, self.p, self._recurrent_weight(), impl=impl)
+        current = project(x, self.linear, engine)
+        return adlif_scan(current, state, *clamped, self.p, self._recurrent_weight(), engine=engine)

@@ -80,38 +80,38 @@ def _torch_backward(gv_out, gi, p: LIParams):
 
 class _LIScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, current, v0, i0, p, impl):  # type: ignore[override]
-        if impl != "torch":
-            V, i_last = compiled_kernels(impl).li_forward(current, v0, i0, p)
+    def forward(ctx, current, v0, i0, p, engine):  # type: ignore[override]
+        if engine != "torch":
+            V, i_last = compiled_kernels(engine).li_forward(current, v0, i0, p)
         else:
             V, i_last = _torch_forward(current, v0, i0, p)
         ctx.p = p
-        ctx.impl = impl
+        ctx.engine = engine
         ctx.shape = current.shape
         return V, i_last
 
     @staticmethod
     def backward(ctx, gv_out, gi_last):  # type: ignore[override]
-        g_current, gv0, gi0 = scan_backward(gv_out, gi_last, ctx.shape, ctx.p, ctx.impl)
+        g_current, gv0, gi0 = scan_backward(gv_out, gi_last, ctx.shape, ctx.p, ctx.engine)
         return g_current, gv0, gi0, None, None
 
 
-def scan_backward(gv_out, gi_last, shape, p: LIParams, impl: str):
+def scan_backward(gv_out, gi_last, shape, p: LIParams, engine: str):
     """The LI scan's backward pass: ``dL/dI [T, B, N]`` and the adjoints of the initial ``v``, ``i``."""
     if gv_out is None:
         gv_out = gi_last.new_zeros(shape)
     gi = gi_last if gi_last is not None else torch.zeros_like(gv_out[0])
-    if impl != "torch":
-        return compiled_kernels(impl).li_backward(gv_out.contiguous(), gi.contiguous(), p)
+    if engine != "torch":
+        return compiled_kernels(engine).li_backward(gv_out.contiguous(), gi.contiguous(), p)
     return _torch_backward(gv_out, gi, p)
 
 
 def li_scan(
-    current: torch.Tensor, state: LIState, p: LIParams, *, impl: str = "torch"
+    current: torch.Tensor, state: LIState, p: LIParams, *, engine: str = "torch"
 ) -> tuple[torch.Tensor, LIState]:
     """Run the LI equations over ``current [T, B, N]``; returns ``(membrane [T, B, N], final state)``."""
-    current, (v0, i0), impl = scan_inputs(current, state, impl)
+    current, (v0, i0), engine = scan_inputs(current, state, engine)
     if current.shape[0] == 0:
         return current, LIState(v0, i0)
-    V, i_last = _LIScan.apply(current, v0, i0, p, impl)
+    V, i_last = _LIScan.apply(current, v0, i0, p, engine)
     return V, LIState(V[-1], i_last)

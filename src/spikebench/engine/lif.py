@@ -40,8 +40,8 @@ from typing import NamedTuple
 
 import torch
 
-from spikebench.engine import _native, _triton
-from spikebench.engine.surrogate import COMPILED, check_surrogate, surrogate_derivative
+from spikebench.engine.engines import Engine, resolve
+from spikebench.engine.surrogate import check_surrogate, surrogate_derivative
 
 
 class LIFParams(NamedTuple):
@@ -144,12 +144,9 @@ def _torch_backward(
     return g_current, gv, gi.clone(), gzr  # gi is a view of g_current[0]
 
 
-_IMPLEMENTATIONS = ("torch", "numba", "triton")
-
-
-def compiled_kernels(impl: str):
+def compiled_kernels(engine: Engine):
     """The kernel module of a compiled implementation: numba's (CPU) or Triton's (CUDA)."""
-    if impl == "numba":
+    if engine == "numba":
         from spikebench.engine._native import numba_kernels
 
         return numba_kernels
@@ -165,32 +162,30 @@ def state_tensors(state: tuple[torch.Tensor, ...], dtype: torch.dtype, batch: in
 
 
 def scan_inputs(
-    current: torch.Tensor, state: tuple[torch.Tensor, ...], impl: str
-) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], str]:
+    current: torch.Tensor, state: tuple[torch.Tensor, ...], engine: str | Engine,
+    surrogate: str | None = None,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], Engine]:
     """The checks every scan (LIF, LI, AdLIF) makes first.
 
     Returns ``current [T, B, N]`` made contiguous, the state tensors as ``[B, N]`` in its
     dtype, and the implementation to run (``"torch"`` where numba or Triton cannot take the
     tensor).
     """
-    if impl not in _IMPLEMENTATIONS:
-        raise ValueError(f"impl must be one of {_IMPLEMENTATIONS}, got {impl!r}")
+    engine = Engine(engine)
+    if engine is Engine.NORSE:
+        raise ValueError("a scan runs spikebench's kernels; Norse's cells run in the layers")
     if current.dim() != 3:
         raise ValueError(f"current must be [T, B, N], got shape {tuple(current.shape)}")
     current = current.contiguous()
     state = state_tensors(state, current.dtype, *current.shape[1:])
-    if impl == "numba" and not _native.supports(current):
-        impl = "torch"
-    if impl == "triton" and not _triton.supports(current):
-        impl = "torch"
-    return current, state, impl
+    return current, state, resolve(engine, current, surrogate)
 
 
 class _LIFScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, current, v0, i0, z0, rec, p, impl):  # type: ignore[override]
-        if impl != "torch":
-            kernels = compiled_kernels(impl)
+    def forward(ctx, current, v0, i0, z0, rec, p, engine):  # type: ignore[override]
+        if engine != "torch":
+            kernels = compiled_kernels(engine)
             if rec is None:
                 Z, U, i_last = kernels.lif_forward(current, v0, i0, p)
             else:
@@ -198,7 +193,7 @@ class _LIFScan(torch.autograd.Function):
         else:
             Z, U, i_last = _torch_forward(current, v0, i0, z0, rec, p)
         ctx.p = p
-        ctx.impl = impl
+        ctx.engine = engine
         ctx.has_rec = rec is not None
         ctx.save_for_backward(U, z0, rec if rec is not None else U.new_empty(0), Z)
         return Z, U, i_last
@@ -207,7 +202,7 @@ class _LIFScan(torch.autograd.Function):
     def backward(ctx, gz_out, gu_out, gi_last):  # type: ignore[override]
         U, z0, rec, Z = ctx.saved_tensors
         g_current, gv0, gi0, gz0, g_rec = scan_backward(
-            U, Z, z0, rec if ctx.has_rec else None, gz_out, gu_out, gi_last, ctx.p, ctx.impl,
+            U, Z, z0, rec if ctx.has_rec else None, gz_out, gu_out, gi_last, ctx.p, ctx.engine,
             ctx.needs_input_grad[4])
         return g_current, gv0, gi0, gz0, g_rec, None, None
 
@@ -215,7 +210,7 @@ class _LIFScan(torch.autograd.Function):
 def scan_backward(
     U: torch.Tensor, Z: torch.Tensor, z0: torch.Tensor, rec: torch.Tensor | None,
     gz_out: torch.Tensor | None, gu_out: torch.Tensor | None, gi_last: torch.Tensor | None,
-    p: LIFParams, impl: str, need_g_rec: bool,
+    p: LIFParams, engine: str, need_g_rec: bool,
 ):
     """The scan's backward pass from its saved ``U``, ``Z`` and initial spikes ``z0``.
 
@@ -227,8 +222,8 @@ def scan_backward(
         gz_out = gz_out.contiguous()
     if gu_out is not None and not gu_out.is_contiguous():
         gu_out = gu_out.contiguous()
-    if impl != "torch":
-        kernels = compiled_kernels(impl)
+    if engine != "torch":
+        kernels = compiled_kernels(engine)
         if rec is None:
             g_current, gv0, gi0 = kernels.lif_backward(U, gz_out, gu_out, gi, p)
             gz0 = None
@@ -262,7 +257,7 @@ def lif_scan(
     p: LIFParams,
     recurrent_weight: torch.Tensor | None = None,
     *,
-    impl: str = "torch",
+    engine: str | Engine = "torch",
     membrane: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None, LIFState]:
     """Run the LIF equations over ``current [T, B, N]`` from ``state``.
@@ -274,12 +269,10 @@ def lif_scan(
     ``recurrent_weight``.
     """
     check_surrogate(p.surrogate, p.alpha)
-    current, (v0, i0, z0), impl = scan_inputs(current, state, impl)
-    if impl in ("numba", "triton") and p.surrogate not in COMPILED:
-        impl = "torch"  # the compiled kernels hard-code the SuperSpike forms
+    current, (v0, i0, z0), engine = scan_inputs(current, state, engine, p.surrogate)
     if current.shape[0] == 0:
         return current, (current if membrane else None), LIFState(v0, i0, z0)
-    Z, U, i_last = _LIFScan.apply(current, v0, i0, z0, recurrent_weight, p, impl)
+    Z, U, i_last = _LIFScan.apply(current, v0, i0, z0, recurrent_weight, p, engine)
     V = reset_membrane(Z, U, p) if membrane else None
     v_last = V[-1] if V is not None else reset_membrane(Z[-1], U[-1], p)
     return Z, V, LIFState(v_last, i_last, Z[-1])

@@ -8,7 +8,7 @@ snnTorch and Norse. :func:`snn_to_nir` maps spikebench's engine layers onto NIR 
   the cycle ``lif -> w_rec -> lif``, the structure snnTorch's importer parses and
   nirtorch executes with the recurrent input delayed by one step (``z[t-1]``), as the
   engine does.
-* A batch-normalised projection (:class:`~spikebench.models.rsnn.NormLinear`, the ``rsnn``
+* A batch-normalised projection (:class:`~spikebench.models.spiking.NormLinear`, the ``rsnn``
   and ``sota`` LIF stacks) is folded into that ``Affine``: at inference the norm is the
   fixed per-neuron map ``y -> gamma (y - mean) / sqrt(var + eps) + beta`` over the
   running statistics, so with ``s = gamma / sqrt(var + eps)``: ``W' = diag(s) W`` and
@@ -91,7 +91,7 @@ def spiking_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def _check_projection(name: str, linear: nn.Module) -> None:
-    from spikebench.models.rsnn import NormLinear
+    from spikebench.models.spiking import NormLinear
 
     if type(linear) is nn.Linear:
         return

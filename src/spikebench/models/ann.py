@@ -14,10 +14,11 @@ from spikebench.models.base import ModelOutput
 from spikebench.models.registry import register_model
 
 
+@register_model("ann", family="ann")
 class ANN(nn.Module):
     """Multi-layer perceptron over the flattened ``[T, C]`` frame."""
 
-    def __init__(self, n_in: int, n_classes: int, n_steps: int, *, hidden: int = 256,
+    def __init__(self, *, n_in: int, n_classes: int, n_steps: int, hidden: int = 256,
                  n_layers: int = 1, dropout: float = 0.0) -> None:
         super().__init__()
         if hidden < 1 or n_layers < 1 or not 0.0 <= dropout < 1.0:
@@ -36,10 +37,3 @@ class ANN(nn.Module):
             raise ValueError(f"ANN built for {self.n_steps} time steps got {x.shape[0]}")
         flat = x.transpose(0, 1).reshape(x.shape[1], -1)  # [B, T * C]
         return ModelOutput(self.net(flat), ())
-
-
-@register_model("ann", family="ann")
-def ann(*, n_in: int, n_classes: int, n_steps: int, hidden: int = 256, n_layers: int = 1,
-        dropout: float = 0.0) -> ANN:
-    """The study's feedforward ANN: flattened frames -> hidden ReLU layer(s) -> logits."""
-    return ANN(n_in, n_classes, n_steps, hidden=hidden, n_layers=n_layers, dropout=dropout)

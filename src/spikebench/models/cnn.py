@@ -15,12 +15,18 @@ from spikebench.models.base import ModelOutput
 from spikebench.models.registry import register_model
 
 
+@register_model("cnn", family="cnn")
 class CNN(nn.Module):
-    """Temporal convolutions with batch norm and dropout, global max-pool over time."""
+    """Temporal convolutions with batch norm and dropout, global max-pool over time.
 
-    def __init__(self, n_in: int, n_classes: int, *, filters: int = 128, kernel_size: int = 5,
-                 n_layers: int = 2, dropout: float = 0.3) -> None:
+    ``hidden`` is the number of filters per layer (128 in the study), named like the other
+    families' width so an experiment file sets every model's size the same way.
+    """
+
+    def __init__(self, *, n_in: int, n_classes: int, n_steps: int, hidden: int = 128,
+                 kernel_size: int = 5, n_layers: int = 2, dropout: float = 0.3) -> None:
         super().__init__()
+        filters = hidden
         if filters < 1 or n_layers < 1 or kernel_size < 1 or not 0.0 <= dropout < 1.0:
             raise ValueError("need filters, kernel_size, n_layers >= 1 and 0 <= dropout < 1")
         layers: list[nn.Module] = []
@@ -39,15 +45,3 @@ class CNN(nn.Module):
     def forward(self, x: torch.Tensor) -> ModelOutput:
         h = self.features(x.permute(1, 2, 0))  # [B, C, T] -> [B, filters, T]
         return ModelOutput(self.head(h.amax(dim=2)), ())
-
-
-@register_model("cnn", family="cnn")
-def cnn(*, n_in: int, n_classes: int, n_steps: int, hidden: int = 128, kernel_size: int = 5,
-        n_layers: int = 2, dropout: float = 0.3) -> CNN:
-    """The study's CNN: 1-D convolutions over time, batch norm, dropout.
-
-    ``hidden`` is the number of convolution filters per layer (128 in the study), named
-    like the other families' width so an experiment file sets every model's size the same way.
-    """
-    return CNN(n_in, n_classes, filters=hidden, kernel_size=kernel_size, n_layers=n_layers,
-               dropout=dropout)

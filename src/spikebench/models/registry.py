@@ -1,11 +1,13 @@
 """A registry of models by name (timm style), with each model's metadata.
 
 ``@register_model("name", family=..., streamable=..., nir_exportable=...)`` on a builder
-``f(*, n_in, n_classes, n_steps, **hparams)`` adds it; :func:`create_model` builds one by
-name and checks the hyper-parameters against the builder's signature, so an unknown name
-or option is a :class:`~spikebench.errors.ConfigError` that lists the valid ones instead
-of being silently ignored. :func:`model_info` gives the metadata the runner, the report
-and the exporter need, so none of them probes a model for attributes.
+``f(*, n_in, n_classes, n_steps, **hparams)`` adds it. One builder may serve several names
+(the spiking stack does): ``options`` lists the keyword arguments a name exposes (default:
+all) and ``defaults`` overrides the builder's defaults for it. :func:`create_model` builds
+a model by name and checks the options, so an unknown name or option is a
+:class:`~spikebench.errors.ConfigError` that lists the valid ones instead of being
+silently ignored. :func:`model_info` gives the metadata the runner, the report and the
+exporter need, so none of them probes a model for attributes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from spikebench.errors import ConfigError
 _REQUIRED = ("n_in", "n_classes", "n_steps")
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 _INFO: dict[str, ModelInfo] = {}
+_DEFAULTS: dict[str, dict[str, Any]] = {}  # every builder argument, with this name's default
+_OPTIONS: dict[str, tuple[str, ...]] = {}  # the arguments a config may set for this name
 FAMILIES = ("snn", "ann", "cnn", "hybrid", "stdp")
 
 
@@ -42,7 +46,8 @@ class ModelInfo:
 
 
 def register_model(name: str, *, family: str, streamable: bool = False,
-                   nir_exportable: bool = False,
+                   nir_exportable: bool = False, options: tuple[str, ...] | None = None,
+                   defaults: dict[str, Any] | None = None,
                    ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator: register ``builder`` under ``name`` (names are unique) with its metadata."""
     if family not in FAMILIES:
@@ -55,8 +60,15 @@ def register_model(name: str, *, family: str, streamable: bool = False,
         missing = [p for p in _REQUIRED if p not in params]
         if missing:
             raise TypeError(f"model builder {name!r} must accept {', '.join(missing)}")
+        merged = {k: p.default for k, p in params.items() if k not in _REQUIRED}
+        stray = sorted({*(options or ()), *(defaults or {})} - set(merged))
+        if stray:
+            raise TypeError(f"model {name!r}: builder has no argument {', '.join(stray)}")
+        merged.update(defaults or {})
         _REGISTRY[name] = builder
         _INFO[name] = ModelInfo(name, family, streamable, nir_exportable)
+        _DEFAULTS[name] = merged
+        _OPTIONS[name] = tuple(options) if options is not None else tuple(merged)
         return builder
 
     return decorate
@@ -64,7 +76,7 @@ def register_model(name: str, *, family: str, streamable: bool = False,
 
 def _load_families() -> None:
     # Importing the family modules runs their @register_model decorators.
-    from spikebench.models import adlif, ann, cnn, delays, hybrid, rsnn, snn, stdp  # noqa: F401
+    from spikebench.models import ann, cnn, spiking, stdp  # noqa: F401
 
 
 def list_models() -> list[str]:
@@ -88,8 +100,7 @@ def model_info(name: str) -> ModelInfo:
 def model_hparams(name: str) -> dict[str, Any]:
     """The hyper-parameters model ``name`` accepts, with their defaults."""
     _known(name)
-    params = inspect.signature(_REGISTRY[name]).parameters
-    return {k: p.default for k, p in params.items() if k not in _REQUIRED}
+    return {k: _DEFAULTS[name][k] for k in _OPTIONS[name]}
 
 
 def create_model(name: str, *, n_in: int, n_classes: int, n_steps: int, **hparams: Any) -> nn.Module:
@@ -102,6 +113,7 @@ def create_model(name: str, *, n_in: int, n_classes: int, n_steps: int, **hparam
             f"valid options: {', '.join(sorted(valid)) or '(none)'}"
         )
     try:
-        return _REGISTRY[name](n_in=n_in, n_classes=n_classes, n_steps=n_steps, **hparams)
+        return _REGISTRY[name](n_in=n_in, n_classes=n_classes, n_steps=n_steps,
+                               **{**_DEFAULTS[name], **hparams})
     except (ValueError, TypeError) as err:
         raise ConfigError(f"model {name!r}: {err}") from err

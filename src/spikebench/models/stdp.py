@@ -1,6 +1,6 @@
 r"""STDP: a hidden LIF layer trained without labels, and a readout trained on its spikes.
 
-The original study's "future work" (issue 7, item 3). Input ``x`` float32 ``[T, B, C]``
+The original study's "future work". Input ``x`` float32 ``[T, B, C]``
 (time-major, spike counts per bin) -> excitatory LIF layer (the engine's
 :class:`~spikebench.engine.layers.LIF`, ``hidden`` neurons, non-negative input weights,
 fixed lateral inhibition) -> spikes ``[T, B, hidden]`` -> LI readout ``[T, B, K]`` -> class
@@ -50,7 +50,7 @@ from torch import nn
 
 from spikebench.models.base import ModelOutput
 from spikebench.models.registry import register_model
-from spikebench.models.rsnn import READOUTS, class_scores
+from spikebench.models.spiking import READOUTS, class_scores
 
 
 def exp_trace(s: torch.Tensor, decay: float) -> torch.Tensor:
@@ -77,16 +77,24 @@ def stdp_update(pre: torch.Tensor, post: torch.Tensor, *, a_plus: float, a_minus
     return (a_plus * ltp - a_minus * ltd) / b
 
 
+@register_model("stdp", family="stdp", streamable=True)
 class STDPNet(nn.Module):
-    """Unsupervised STDP hidden layer (no gradient) + gradient-trained LI readout."""
+    """STDP-trained LIF layer with lateral inhibition (Diehl & Cook 2015) + trained LI readout.
 
-    def __init__(self, n_in: int, n_classes: int, *, hidden: int, stdp_epochs: int,
-                 a_plus: float, a_minus: float, tau_plus: float, tau_minus: float,
-                 w_max: float, w_sum: float, w_inh: float, target_rate: float,
-                 eta_theta: float, readout: str, engine: str, tau_syn: float, tau_mem: float,
-                 dt: float) -> None:
+    ``w_sum = 0`` means ``0.1 * n_in`` (Diehl & Cook's mean weight of 0.1). ``stdp_epochs``:
+    how many of the first training epochs apply STDP before the hidden layer is frozen.
+    """
+
+    def __init__(self, *, n_in: int, n_classes: int, n_steps: int, hidden: int = 200,
+                 stdp_epochs: int = 1, a_plus: float = 1e-3, a_minus: float = 1.05e-3,
+                 tau_plus: float = 2e-2, tau_minus: float = 2e-2, w_max: float = 1.0,
+                 w_sum: float = 0.0, w_inh: float = 1.0, target_rate: float = 0.05,
+                 eta_theta: float = 0.05, readout: str = "max", engine: str = "fused",
+                 tau_syn: float = 5e-3, tau_mem: float = 2e-2, dt: float = 1e-3) -> None:
         super().__init__()
         from spikebench.engine.layers import LI, LIF
+
+        w_sum = w_sum if w_sum > 0 else 0.1 * n_in
 
         if hidden < 1 or stdp_epochs < 0:
             raise ValueError("need hidden >= 1 and stdp_epochs >= 0")
@@ -98,16 +106,13 @@ class STDPNet(nn.Module):
             raise ValueError(f"w_sum={w_sum} cannot be reached with {n_in} inputs of at most w_max={w_max}")
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {', '.join(READOUTS)}, not {readout!r}")
-        backend = {"fused": "auto", "torch": "torch"}.get(engine)
-        if backend is None:
-            raise ValueError(f"engine must be fused or torch, not {engine!r}")
         self.rule = dict(a_plus=a_plus, a_minus=a_minus, tau_plus=tau_plus, tau_minus=tau_minus,
                          dt=dt)
         self.w_max, self.w_sum, self.target_rate, self.eta_theta = w_max, w_sum, target_rate, eta_theta
         self.stdp_epochs = stdp_epochs
         self.plastic = stdp_epochs > 0
         self.layer = LIF(n_in, hidden, recurrent=True, tau_syn=tau_syn, tau_mem=tau_mem, dt=dt,
-                         backend=backend)
+                         engine=engine)
         with torch.no_grad():
             self.layer.linear.weight.uniform_(0.0, 1.0)
             self.layer.linear.bias.zero_()
@@ -115,7 +120,7 @@ class STDPNet(nn.Module):
             self.normalise()
         for p in self.layer.parameters():
             p.requires_grad_(False)
-        self.out = LI(hidden, n_classes, tau_syn=tau_syn, tau_mem=tau_mem, dt=dt, backend=backend)
+        self.out = LI(hidden, n_classes, tau_syn=tau_syn, tau_mem=tau_mem, dt=dt, engine=engine)
         self.readout = readout
 
     @torch.no_grad()
@@ -145,38 +150,3 @@ class STDPNet(nn.Module):
                 self.learn(x, spikes)
         v = self.out(spikes)  # [T, B, K]
         return ModelOutput(class_scores(v, self.readout), (spikes,))
-
-
-@register_model("stdp", family="stdp", streamable=True)
-def stdp(
-    *,
-    n_in: int,
-    n_classes: int,
-    n_steps: int,
-    hidden: int = 200,
-    stdp_epochs: int = 1,
-    a_plus: float = 1e-3,
-    a_minus: float = 1.05e-3,
-    tau_plus: float = 2e-2,
-    tau_minus: float = 2e-2,
-    w_max: float = 1.0,
-    w_sum: float = 0.0,
-    w_inh: float = 1.0,
-    target_rate: float = 0.05,
-    eta_theta: float = 0.05,
-    readout: str = "max",
-    engine: str = "fused",
-    tau_syn: float = 5e-3,
-    tau_mem: float = 2e-2,
-    dt: float = 1e-3,
-) -> STDPNet:
-    """STDP-trained LIF layer with lateral inhibition (Diehl & Cook 2015) + trained LI readout.
-
-    ``w_sum = 0`` means ``0.1 * n_in`` (Diehl & Cook's mean weight of 0.1). ``stdp_epochs``:
-    how many of the first training epochs apply STDP before the hidden layer is frozen.
-    """
-    return STDPNet(n_in, n_classes, hidden=hidden, stdp_epochs=stdp_epochs, a_plus=a_plus,
-                   a_minus=a_minus, tau_plus=tau_plus, tau_minus=tau_minus, w_max=w_max,
-                   w_sum=w_sum if w_sum > 0 else 0.1 * n_in, w_inh=w_inh,
-                   target_rate=target_rate, eta_theta=eta_theta, readout=readout,
-                   engine=engine, tau_syn=tau_syn, tau_mem=tau_mem, dt=dt)

@@ -106,13 +106,9 @@ _NOT_SYNAPTIC = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 
 def _engine_classes() -> tuple[tuple[type, ...], tuple[type, ...]]:
     """(spiking layer classes, non-spiking stateful layer classes) of the engine."""
-    try:
-        from spikebench.engine import layers
-    except ImportError:  # an engine-less install still measures ANNs and CNNs
-        return (), ()
-    spiking = tuple(getattr(layers, n) for n in ("LIF", "AdLIF") if hasattr(layers, n))
-    readout = tuple(getattr(layers, n) for n in ("LI",) if hasattr(layers, n))
-    return spiking, readout
+    from spikebench.engine.layers import LI, LIF, AdLIF
+
+    return (LIF, AdLIF), (LI,)
 
 
 @dataclass

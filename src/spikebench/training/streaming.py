@@ -54,7 +54,7 @@ def layer_chain(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """
     from spikebench.engine import layers as engine
 
-    kinds = tuple(getattr(engine, n) for n in ("LIF", "AdLIF", "LI") if hasattr(engine, n))
+    kinds = (engine.LIF, engine.AdLIF, engine.LI)
     found: list[tuple[str, nn.Module]] = []
 
     def walk(prefix: str, module: nn.Module) -> None:
@@ -166,7 +166,7 @@ def evaluate_streaming(
     """Streaming accuracy against decision time, and per-bin latency (see module doc).
 
     Args:
-        model: a spiking chain model (``spikebench.models.snn.SNN`` fits).
+        model: a spiking chain model (the spiking stack of :mod:`spikebench.models.spiking` fits).
         batches: ``(x float32 [T, B, C], y int64 [B])`` pairs, normally the test split.
         bin_dt: seconds per time bin.
         fractions: decision points as fractions of each utterance, in (0, 1].

@@ -54,10 +54,10 @@ class _SparseInputLinear(torch.autograd.Function):
         return g_x, g_weight, g_bias, None, None
 
 
-def project(x: torch.Tensor, linear: nn.Linear, impl: str) -> torch.Tensor:
-    """``linear(x)`` for ``x [T, B, C]``; the sparse gather when ``impl == "numba"`` and it wins."""
+def project(x: torch.Tensor, linear: nn.Linear, engine: str) -> torch.Tensor:
+    """``linear(x)`` for ``x [T, B, C]``; the sparse gather when ``engine == "numba"`` and it wins."""
     if (
-        impl == "numba"
+        engine == "numba"
         and type(linear) is nn.Linear  # a subclass or replacement may do more than x W^T + b
         and x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.float64)
