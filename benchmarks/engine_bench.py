@@ -28,7 +28,10 @@ of every layer but the first (whose input needs none). The fraction of the machi
 matmul throughput compares the engine's achieved FLOP/s with a float32 GEMM of the first
 layer's shape ``[T*B, 700] x [700, H]`` timed in this process.
 
-Run: ``.venv/bin/python benchmarks/engine_bench.py [--rounds 5] [--net ff,rec]``;
+``--device cuda`` runs every competitor on the GPU (spikebench's ``auto`` is then its Triton
+kernels, ``torch`` its PyTorch loop on CUDA); times are taken after ``torch.cuda.synchronize``.
+
+Run: ``.venv/bin/python benchmarks/engine_bench.py [--rounds 5] [--net ff,rec] [--device cuda]``;
 ``--projection`` instead times the first layer with its input taken as dense (BLAS) or
 sparse (the fused gather kernel) by input density (the crossover sets
 ``SPARSE_MAX_DENSITY`` in ``engine/fused.py``).
@@ -46,6 +49,12 @@ import torch
 from torch import nn
 
 T, B, C, K = 100, 128, 700, 20
+DEVICE = torch.device("cpu")
+
+
+def sync():
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
 
 
 class SpikebenchNet(nn.Module):
@@ -151,7 +160,7 @@ def build(builder):
     with torch.no_grad():
         w = first_layer_weight(model)
         w.copy_(torch.randn(w.shape, generator=torch.Generator().manual_seed(1)) * INPUT_WEIGHT_STD)
-    return model
+    return model.to(DEVICE)
 
 
 def dense_flops(sizes, recurrent):
@@ -165,14 +174,16 @@ def dense_flops(sizes, recurrent):
 
 
 def gemm_flops_per_s(n_in, n_out, reps=10):
-    a = torch.randn(T * B, n_in)
-    w = torch.randn(n_in, n_out)
+    a = torch.randn(T * B, n_in, device=DEVICE)
+    w = torch.randn(n_in, n_out, device=DEVICE)
     for _ in range(3):
         a @ w
     times = []
     for _ in range(reps):
+        sync()
         t0 = time.perf_counter()
         a @ w
+        sync()
         times.append(time.perf_counter() - t0)
     return 2 * T * B * n_in * n_out / statistics.median(times)
 
@@ -182,6 +193,7 @@ def make_runner(model, x, y, mode):
         def run():
             with torch.inference_mode():
                 model(x)
+            sync()
         return run
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
@@ -190,6 +202,7 @@ def make_runner(model, x, y, mode):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        sync()
     return run
 
 
@@ -215,6 +228,7 @@ def bench(net, rounds, steps_per_round, kind="random"):
     sizes = [C, 128] if net == "ff" else [C, 256, 256]
     recurrent = net == "rec"
     x, y = benchmark_input(kind)
+    x, y = x.to(DEVICE), y.to(DEVICE)
     builders = {
         "spikebench": lambda: SpikebenchNet(sizes, recurrent, "fused"),
         "spikebench-torch": lambda: SpikebenchNet(sizes, recurrent, "torch"),
@@ -231,6 +245,7 @@ def bench(net, rounds, steps_per_round, kind="random"):
         for _ in range(rounds):
             for name, run in runners.items():
                 for _ in range(steps_per_round):
+                    sync()
                     t0 = time.perf_counter()
                     run()
                     times[name].append(time.perf_counter() - t0)
@@ -295,13 +310,22 @@ def main():
                         help="random 5%% binary frames, or a real batch of the digits set")
     parser.add_argument("--projection", action="store_true",
                         help="only compare dense and sparse input projections by input density")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args()
+    global DEVICE
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device visible to torch")
+    DEVICE = torch.device(args.device)
+    if args.projection and DEVICE.type != "cpu":
+        parser.error("--projection compares the CPU kernels; drop --device cuda")
     if args.projection:
         projection_crossover()
         return
     x, _ = benchmark_input(args.input)
     print(f"input: {args.input}, {float((x != 0).float().mean()):.1%} of the bins non-zero")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; T={T} B={B} input={C} "
+    where = (torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda"
+             else f"CPU, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {where}; T={T} B={B} input={C} "
           f"classes={K}; best of {args.rounds * args.steps} steps (median in brackets); load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for net in args.net.split(","):

@@ -12,9 +12,10 @@ cuBLAS product plus one launch of the same kernel with ``T = 1``, as the numba l
 Constants are read from a tensor of the data's dtype, so float64 runs in float64
 throughout (a Python float argument would be rounded to float32).
 
-Why hand-written: ``torch.compile`` cannot fuse a data-dependent loop over time into one
-kernel (it unrolls or graph-breaks it), and it is not installed with a compiler here to
-measure. On CPU tensors the kernels run through Triton's interpreter (``TRITON_INTERPRET=1``,
+Why hand-written: ``torch.compile`` traces the Python loop over time and unrolls it into
+a graph of ``T`` steps (recompiled for each new sequence length); a scan written once as a
+kernel avoids that. The two have not been timed against each other (no GPU here).
+On CPU tensors the kernels run through Triton's interpreter (``TRITON_INTERPRET=1``,
 NumPy), which is how the tests check them without a GPU; it is slow and only for that.
 """
 
