@@ -2,10 +2,11 @@
 
 :func:`save_run` is the only writer of results.json and :func:`load_run` the only reader;
 everything else (the runner, the search, the report, the CLI) passes :class:`RunRecord`
-values. Reading checks every field against the annotations of these classes (types,
-accuracies in [0, 1], a square confusion matrix of counts, unknown or missing fields), so
-a malformed file is one :class:`~spikebench.errors.DataError` naming the file, the model
-and the field. Units: accuracies are fractions, times seconds, energies joules.
+values. Reading checks every field against the annotations of these classes (types; a
+field whose name holds ``acc`` is a fraction in [0, 1], one holding ``seconds`` and
+``real_time_factor`` are >= 0; a square confusion matrix of counts; unknown or missing
+fields), so a malformed file is one :class:`~spikebench.errors.DataError` naming the
+file, the model and the field. Units: accuracies are fractions, times seconds.
 
 Versioning: the file carries ``schema_version``. A file of another version is refused
 with one line; a file without one was written before this module and has the layout of
@@ -35,20 +36,23 @@ SCHEMA_VERSION = 1
 FILENAME = "results.json"
 SELECTED_ON = ("val", "final")  # "val": best validation epoch; "final": after the last epoch
 
-_FRACTION = {"check": "fraction"}
-_NONNEG = {"check": "nonneg"}
 
 
-def _fractions() -> Any:
-    return field(default=(), metadata=_FRACTION)
+def _check_for(name: str) -> str | None:
+    """The range a field's numbers must lie in, by its name (see the module docstring)."""
+    if "acc" in name:
+        return "fraction"
+    if "seconds" in name or name == "real_time_factor":
+        return "nonneg"
+    return None
 
 
 @dataclass(frozen=True)
 class Reference:
     """Figures a published study reported for this model (fraction; seconds per batch)."""
 
-    accuracy: float | None = field(default=None, metadata=_FRACTION)
-    seconds_per_batch: float | None = field(default=None, metadata=_NONNEG)
+    accuracy: float | None = None
+    seconds_per_batch: float | None = None
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,8 @@ class History:
     (held-out speakers) and the epoch's training time in seconds."""
 
     train_loss: tuple[float, ...] = ()
-    train_acc: tuple[float, ...] = _fractions()
-    val_acc: tuple[float, ...] = _fractions()
+    train_acc: tuple[float, ...] = ()
+    val_acc: tuple[float, ...] = ()
     epoch_seconds: tuple[float, ...] = ()
 
     def append(self, **values: float) -> History:
@@ -76,8 +80,8 @@ class Inference:
     """Forward-pass timing on the test split (:func:`spikebench.training.metrics.time_inference`)."""
 
     batch_size: int
-    seconds_per_batch: float = field(metadata=_NONNEG)
-    latency_seconds_per_sample: float = field(metadata=_NONNEG)
+    seconds_per_batch: float
+    latency_seconds_per_sample: float
     n_batches_timed: int
     warmup_batches: int
 
@@ -88,20 +92,20 @@ class Streaming:
     ``accuracy[i]`` when each utterance is decided after ``fraction[i]`` of it,
     ``accuracy_vs_time[k]`` when decided ``time_s[k]`` seconds in; per-bin latency."""
 
-    bin_dt: float
-    n_samples: int
-    n_steps: int
-    readout: str
-    fraction: tuple[float, ...]
-    accuracy: tuple[float, ...] = field(metadata=_FRACTION)
-    time_s: tuple[float, ...]
-    accuracy_vs_time: tuple[float, ...] = field(metadata=_FRACTION)
-    final_accuracy: float = field(metadata=_FRACTION)
-    seconds_per_bin: float = field(metadata=_NONNEG)
-    seconds_per_bin_p95: float = field(metadata=_NONNEG)
-    real_time_factor: float = field(metadata=_NONNEG)
-    n_bins_timed: int
-    state_bytes_per_stream: int
+    bin_dt: float  # seconds per time bin
+    n_samples: int  # test samples streamed
+    n_steps: int  # time bins per sample
+    readout: str  # the running class-score rule
+    fraction: tuple[float, ...]  # decision points, fractions of each utterance
+    accuracy: tuple[float, ...]  # accuracy at each of those points
+    time_s: tuple[float, ...]  # decision times, seconds into the recording
+    accuracy_vs_time: tuple[float, ...]  # accuracy at each of those times
+    final_accuracy: float  # after the last bin (equals the offline test accuracy)
+    seconds_per_bin: float  # median wall-clock latency of one bin of one stream
+    seconds_per_bin_p95: float  # its 95th percentile
+    real_time_factor: float  # seconds_per_bin / bin_dt
+    n_bins_timed: int  # bins behind the latency figures
+    state_bytes_per_stream: int  # memory a stream keeps between bins
 
 
 @dataclass(frozen=True)
@@ -130,11 +134,11 @@ class ModelRecord:
     selected_on: str  # one of SELECTED_ON
     n_seeds: int
     selected_epoch: int
-    val_acc_selected: float | None = field(metadata=_FRACTION)
-    test_acc: float = field(metadata=_FRACTION)
+    val_acc_selected: float | None
+    test_acc: float
     test_confusion: tuple[tuple[int, ...], ...]  # [true class, predicted class] counts
     inference: Inference
-    wall_seconds: float = field(metadata=_NONNEG)
+    wall_seconds: float
     reference: Reference = field(default_factory=Reference)
     efficiency: dict[str, Any] | None = None
     streaming: Streaming | None = None
@@ -159,16 +163,16 @@ class Binning:
 class DatasetRecord:
     """The data a run used: files, split sizes, class names, held-out speakers, binning."""
 
-    name: str
+    name: str  # digits, shd, ssc or the folder's file prefix
     train_file: str
     test_file: str
     valid_file: str | None  # an official validation file (SSC) instead of held-out speakers
-    n_train: int
+    n_train: int  # samples after the validation speakers were taken out
     n_val: int
     n_test: int
     n_classes: int
-    keys: tuple[str, ...]
-    val_speakers: tuple[int, ...]
+    keys: tuple[str, ...]  # class names, by label
+    val_speakers: tuple[int, ...]  # speakers held out of the training file for validation
     bin: Binning
 
 
@@ -270,7 +274,7 @@ def _build(cls: type, raw: Any, where: str, prefix: str) -> Any:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise DataError(f"{where}: missing field {key!r}")
             continue
-        kwargs[name] = _value(hints[name], raw[name], where, key, f.metadata.get("check"))
+        kwargs[name] = _value(hints[name], raw[name], where, key, _check_for(name))
     return cls(**kwargs)
 
 

@@ -125,3 +125,13 @@ def print_summary(console: Any, run_dir: Path) -> None:
                       f"{m.inference.seconds_per_batch:.3f}",
                       "–" if ref_s is None else f"{ref_s:g}")
     console.print(table)
+
+
+def write_report(console: Any, run_dir: Path, skip: bool = False) -> None:
+    """Build ``run_dir``'s report (unless ``skip``) and say where it is."""
+    if skip:
+        return
+    from spikebench.report import build_report
+
+    md, html = build_report(run_dir)
+    console.print(f"report: {md} and {html}")

@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from spikebench.cli.console import print_summary, progress_for
+    from spikebench.cli.console import print_summary, progress_for, write_report
     from spikebench.errors import ConfigError
     from spikebench.experiments.config import resolve_experiment
     from spikebench.experiments.runner import load_run_config, run_experiment
@@ -87,11 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                  resume=args.resume, command=command, progress=progress)
     print_summary(console, results.parent)
     console.print(f"results: {results}")
-    if not args.no_report:
-        from spikebench.report import build_report
-
-        md, html = build_report(out)
-        console.print(f"report: {md} and {html}")
+    write_report(console, out, skip=args.no_report)
     if ddp is not None:
         distributed.shutdown()
         if scratch is not None:

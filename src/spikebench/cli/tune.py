@@ -14,15 +14,16 @@ import sys
 from pathlib import Path
 
 
+HELP = "search hyper-parameters with Optuna on validation data, then run the best"
+DESCRIPTION = ("Search the experiment's [search] space with Optuna (TPE sampler, pruning on "
+               "per-epoch validation accuracy of held-out speakers; the test file is not "
+               "read), then train the best configuration once and test it. Processes with "
+               "the same --storage and --study share one study.")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this module's sub-commands to ``sub``."""
-    p = sub.add_parser(
-        "tune", help="search hyper-parameters with Optuna on validation data, then run the best",
-        description="Search the experiment's [search] space with Optuna (TPE sampler, pruning on "
-                    "per-epoch validation accuracy of held-out speakers; the test file is not "
-                    "read), then train the best configuration once and test it. Processes with "
-                    "the same --storage and --study share one study.",
-    )
+    """Add ``spikebench tune`` to ``sub``."""
+    p = sub.add_parser("tune", help=HELP, description=DESCRIPTION)
     p.add_argument("--experiment", default="tune_snn", metavar="NAME|PATH.toml",
                    help="experiment with a [search] table (default: tune_snn)")
     p.add_argument("--trials", type=int, required=True, metavar="N",
@@ -59,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_tune(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from spikebench.cli.console import print_summary, progress_for
+    from spikebench.cli.console import print_summary, progress_for, write_report
     from spikebench.experiments.config import resolve_experiment
     from spikebench.tuning import finish_search, parse_search, run_search
 
@@ -91,9 +92,5 @@ def cmd_tune(args: argparse.Namespace) -> int:
                                 device=args.device, command=command, progress=progress)
     print_summary(console, results.parent)
     console.print(f"best configuration: {out / 'best.toml'}")
-    if not args.no_report:
-        from spikebench.report import build_report
-
-        md, html = build_report(out)
-        console.print(f"report: {md} and {html}")
+    write_report(console, out, skip=args.no_report)
     return 0

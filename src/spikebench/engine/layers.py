@@ -194,11 +194,11 @@ class LI(_Layer):
         n_out: int,
         *,
         bias: bool = True,
-        tau_syn: float = 5e-3,
-        tau_mem: float = 1e-2,
+        tau_syn: float = 5e-3,  # s, synaptic current decay
+        tau_mem: float = 1e-2,  # s, membrane decay
         v_leak: float = 0.0,
-        dt: float = 1e-3,
-        engine: str = "fused",
+        dt: float = 1e-3,  # s, the Euler step one time bin stands for
+        engine: str = "fused",  # spikebench.engine.engines.Engine
     ) -> None:
         super().__init__(n_in, n_out, recurrent=False, bias=bias, engine=engine)
         self.p = LIParams(tau_syn=float(tau_syn), tau_mem=float(tau_mem), v_leak=float(v_leak), dt=float(dt))
@@ -237,7 +237,7 @@ class AdLIF(_Layer):
     the given ranges and clamped to them in every forward pass (time constants in
     seconds, converted with ``dt``). The coupling ``a`` defaults to [0, 1] (SE-adLIF,
     Baronig et al. 2024) rather than SpArch's [-1, 1]: below ``-(1 - decay_adapt)`` the
-    subthreshold dynamics are unstable (see :mod:`spikebench.models.adlif`). Norse has
+    subthreshold dynamics are unstable (derivation in docs/experiments.md). Norse has
     no such model, so engine ``"norse"`` is refused. Equations:
     :mod:`spikebench.engine.adlif`.
     """
@@ -249,10 +249,10 @@ class AdLIF(_Layer):
         *,
         recurrent: bool = False,
         bias: bool = True,
-        tau_mem: tuple[float, float] = (5e-3, 25e-3),
-        tau_adapt: tuple[float, float] = (30e-3, 350e-3),
-        a_range: tuple[float, float] = (0.0, 1.0),
-        b_range: tuple[float, float] = (0.0, 2.0),
+        tau_mem: tuple[float, float] = (5e-3, 25e-3),  # s, range of the initial values
+        tau_adapt: tuple[float, float] = (30e-3, 350e-3),  # s, likewise
+        a_range: tuple[float, float] = (0.0, 1.0),  # sub-threshold coupling, clamped range
+        b_range: tuple[float, float] = (0.0, 2.0),  # spike-triggered adaptation, clamped range
         v_th: float = 1.0,
         dt: float = 1e-3,
         surrogate: str = "superspike",

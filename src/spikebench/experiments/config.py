@@ -193,23 +193,21 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a table, got {value!r}")
         return dict(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported config type {tp!r}")  # a bug here, not the user's
+    if tp not in _SCALARS:
+        raise TypeError(f"unsupported config type {tp!r}")  # a bug here, not the user's
+    what, accepts = _SCALARS[tp]
+    if not accepts(value):
+        raise ConfigError(f"{where}: expected {what}, got {value!r}")
+    return float(value) if tp is float else value
+
+
+#: TOML scalar types: what the error says is expected, and the test (bool is no number).
+_SCALARS: dict[type, tuple[str, Any]] = {
+    bool: ("true or false", lambda v: isinstance(v, bool)),
+    int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    float: ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+    str: ("a string", lambda v: isinstance(v, str)),
+}
 
 
 def _build(cls: type, raw: dict[str, Any], where: str) -> Any:

@@ -22,7 +22,6 @@ import dataclasses
 import datetime as _dt
 import logging
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ import torch
 
 from spikebench import __version__
 from spikebench.errors import ConfigError, DataError
-from spikebench.experiments.config import ExperimentConfig, ModelSpec, config_from_dict
+from spikebench.experiments.config import ExperimentConfig, ModelSpec, load_experiment
 from spikebench.experiments.datasets import PreparedData, prepare_data, resolve_dataset, sample_events
 from spikebench.experiments.environment import collect_environment, git_revision, resolve_device
 from spikebench.fileio import atomic_path, write_text_atomic
@@ -112,10 +111,10 @@ def fit(
     data: PreparedData,
     *,
     device: torch.device,
-    checkpoint: Path,
-    resume: bool = False,
+    checkpoint: Path,  # written after every epoch
+    resume: bool = False,  # continue from checkpoint when it exists
     progress: Progress | None = None,
-    index: int = 0,
+    index: int = 0,  # this model's place among the run's ``total`` (for progress)
     total: int = 1,
 ) -> Fit:
     """Seed, build and train ``spec`` for its epochs on the training split, validating
@@ -232,28 +231,17 @@ def assess(model: torch.nn.Module, cfg: ExperimentConfig, data: PreparedData, *,
         seconds=seconds)
 
 
-def train_model(
-    spec: ModelSpec,
-    cfg: ExperimentConfig,
-    data: PreparedData,
-    *,
-    device: torch.device,
-    checkpoint: Path,
-    resume: bool = False,
-    progress: Progress | None = None,
-    index: int = 0,
-    total: int = 1,
-    group: str | None = None,
-) -> ModelRecord:
+def train_model(spec: ModelSpec, cfg: ExperimentConfig, data: PreparedData, *,
+                group: str | None = None, **how: Any) -> ModelRecord:
     """Fit, select and assess one model; return its record.
 
+    ``how``: :func:`fit`'s keyword arguments (``device`` and ``checkpoint`` required);
     ``group``: the experiment's model name when ``spec`` is one seed of it (:func:`seed_runs`).
     """
-    progress = progress or Progress()
-    result = fit(spec, cfg, data, device=device, checkpoint=checkpoint, resume=resume,
-                 progress=progress, index=index, total=total)
-    chosen = select(result, spec, checkpoint)
-    test = assess(result.model, cfg, data, batch_size=spec.batch_size, device=device,
+    how["progress"] = how.get("progress") or Progress()
+    result = fit(spec, cfg, data, **how)
+    chosen = select(result, spec, how["checkpoint"])
+    test = assess(result.model, cfg, data, batch_size=spec.batch_size, device=how["device"],
                   streaming=model_info(spec.model).streamable)
     record = ModelRecord(
         name=spec.name, group=group or spec.name, label=spec.label or group or spec.name,
@@ -268,7 +256,7 @@ def train_model(
         wall_seconds=result.wall_seconds + test.seconds, reference=spec.reference or Reference(),
         efficiency=test.efficiency, streaming=test.streaming,
     )
-    progress.model_end(spec, record)
+    how["progress"].model_end(spec, record)
     return record
 
 
@@ -321,11 +309,7 @@ def load_run_config(run_dir: str | Path) -> ExperimentConfig:
     path = Path(run_dir) / "config.toml"
     if not path.is_file():
         raise ConfigError(f"{run_dir}: not a run directory (no config.toml)")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err})") from None
-    return config_from_dict(raw, str(path))
+    return load_experiment(str(path))
 
 
 def run_experiment(
