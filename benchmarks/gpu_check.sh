@@ -9,6 +9,8 @@
 #      set (8,156 / 2,264 samples, 700 channels), once with the fused engine (Triton on
 #      CUDA) and once with --engine norse for the two SNN rows; prints each model's epoch
 #      time and the SNN ratio norse / fused.
+# Each stage has its own time limit (100 + 60 + 40 + 50 + 50 s = 5 min at most); a stage
+# that fails or runs out of time stops the script with a non-zero status.
 # Without a CUDA device it prints why and exits with status 2 before doing anything.
 #   bash benchmarks/gpu_check.sh            (PYTHON=... to choose the interpreter)
 set -euo pipefail
@@ -27,16 +29,16 @@ start=$(date +%s)
 "$PY" -c 'import torch, triton; print("device:", torch.cuda.get_device_name(0), "| torch", torch.__version__, "| triton", triton.__version__)'
 
 echo "== 1/3 CUDA-only tests"
-timeout 150 "$PY" -m pytest -q -rs -p no:cacheprovider -k cuda \
+timeout 100 "$PY" -m pytest -q -rs -p no:cacheprovider -k cuda \
     tests/test_engine_triton.py tests/test_engine_layers.py tests/test_data_binning.py
 
 echo "== 2/3 engine benchmark on CUDA (ratios: spikebench vs Norse vs snnTorch)"
-timeout 75 "$PY" benchmarks/engine_bench.py --device cuda --rounds 2 --steps 2
+timeout 60 "$PY" benchmarks/engine_bench.py --device cuda --rounds 2 --steps 2
 
 echo "== 3/3 one epoch of seed on CUDA, SHD-sized synthetic data"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-timeout 60 "$PY" - "$work/shd" <<'EOF'
+timeout 40 "$PY" - "$work/shd" <<'EOF'
 import sys
 from pathlib import Path
 from spikebench.data.shd import write_shd
@@ -48,8 +50,8 @@ write_shd(out / "shd_test.h5", make_synthetic(2264, n_speakers=2, first_speaker=
 EOF
 common=(-q run --dataset "$work/shd" --root "$work/root" --epochs 1 --device cuda --no-report
         --set inference.max_batches=4 --set inference.latency_samples=4)
-timeout 60 "$PY" -m spikebench "${common[@]}" --out "$work/fused"
-timeout 60 "$PY" -m spikebench "${common[@]}" --out "$work/norse" --engine norse \
+timeout 50 "$PY" -m spikebench "${common[@]}" --out "$work/fused"
+timeout 50 "$PY" -m spikebench "${common[@]}" --out "$work/norse" --engine norse \
     --set select=snn_p1,snn_p2
 "$PY" - "$work" <<'EOF'
 import sys
