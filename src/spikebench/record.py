@@ -1,6 +1,7 @@
 """The run record: ``RUN_DIR/results.json`` as frozen, versioned dataclasses.
 
-:func:`save_run` is the only writer of results.json and :func:`load_run` the only reader;
+:func:`save_run` is the only writer of results.json and :func:`load_run` the only reader
+(and :func:`save_samples` / :func:`load_samples` those of ``samples.npz``);
 everything else (the runner, the search, the report, the CLI) passes :class:`RunRecord`
 values. Reading checks every field against the annotations of these classes (types; a
 field whose name holds ``acc`` is a fraction in [0, 1], one holding ``seconds`` and
@@ -30,10 +31,11 @@ from typing import Any
 import numpy as np
 
 from spikebench.errors import DataError
-from spikebench.fileio import write_json_atomic
+from spikebench.fileio import atomic_path, write_json_atomic
 
 SCHEMA_VERSION = 1
 FILENAME = "results.json"
+SAMPLES = "samples.npz"
 SELECTED_ON = ("val", "final")  # "val": best validation epoch; "final": after the last epoch
 
 
@@ -238,6 +240,61 @@ def load_run(run_dir: str | Path) -> RunRecord:
     decoded = tuple(_decode_model(m, f"{path}: models[{i}]") for i, m in enumerate(models))
     record = _build(RunRecord, {**raw, "schema_version": version, "models": []}, str(path), "")
     return dataclasses.replace(record, models=decoded)
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Events of a few test inputs: sample ``i`` owns ``offsets[i]:offsets[i+1]``."""
+
+    times: np.ndarray
+    units: np.ndarray
+    offsets: np.ndarray
+    labels: np.ndarray
+    keys: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def save_samples(run_dir: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Write the events of a few test inputs (``times``, ``units``, ``offsets``, ``labels``,
+    ``keys``) to ``run_dir/samples.npz`` atomically; return the path."""
+    path = Path(run_dir) / SAMPLES
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    return path
+
+
+def load_samples(run_dir: str | Path) -> Samples | None:
+    """Read ``run_dir/samples.npz`` (``None`` when there is none)."""
+    path = Path(run_dir) / SAMPLES
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in ("times", "units", "offsets", "labels")}
+            keys = tuple(str(k) for k in z["keys"]) if "keys" in z.files else ()
+    except KeyError as err:
+        raise DataError(f"{path}: missing array {err.args[0]!r} (needs times, units, offsets, labels)") from None
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: not a readable .npz file ({err})") from None
+    off = arrays["offsets"].astype(np.int64)
+    n = len(arrays["labels"])
+    if (
+        off.ndim != 1
+        or len(off) != n + 1
+        or (n and (off[0] != 0 or np.any(np.diff(off) < 0)))
+        or off[-1] != len(arrays["times"])
+        or len(arrays["times"]) != len(arrays["units"])
+    ):
+        raise DataError(f"{path}: offsets do not match times/units/labels (need n_samples + 1 non-decreasing offsets)")
+    return Samples(
+        times=arrays["times"].astype(np.float32),
+        units=arrays["units"].astype(np.int64),
+        offsets=off,
+        labels=arrays["labels"].astype(np.int64),
+        keys=keys,
+    )
 
 
 # --- reading ------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from spikebench import __version__
@@ -34,15 +33,16 @@ from spikebench.errors import ConfigError, DataError
 from spikebench.experiments.config import ExperimentConfig, ModelSpec, load_experiment
 from spikebench.experiments.datasets import PreparedData, prepare_data, resolve_dataset, sample_events
 from spikebench.experiments.environment import collect_environment, git_revision, resolve_device
-from spikebench.fileio import atomic_path, write_text_atomic
+from spikebench.fileio import write_text_atomic
 from spikebench.models import create_model, model_info
 from spikebench.training import distributed
 from spikebench.training.augment import augment_batches, parse_augment
 from spikebench.training.checkpoint import load_checkpoint, save_checkpoint
 from spikebench.training.efficiency import measure_efficiency
 from spikebench.progress import Progress
-from spikebench.record import (Binning, DatasetRecord, History, Inference, ModelRecord,
-                               Reference, RunRecord, Streaming, load_run, results_path, save_run)
+from spikebench.record import (SAMPLES, Binning, DatasetRecord, History, Inference,
+                               ModelRecord, Reference, RunRecord, Streaming, load_run,
+                               results_path, save_run, save_samples)
 from spikebench.training.loop import LR_SCHEDULES, EvalResult, evaluate, set_lr, train_one_epoch
 from spikebench.training.metrics import count_params, time_inference
 from spikebench.training.seeding import get_rng_state, make_generator, seed_everything, set_rng_state
@@ -299,11 +299,6 @@ def seed_runs(spec: ModelSpec, cfg: ExperimentConfig) -> list[ModelSpec]:
             for k in range(spec.n_seeds)]
 
 
-def _write_samples(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-
-
 def load_run_config(run_dir: str | Path) -> ExperimentConfig:
     """The resolved experiment a run directory was made with."""
     path = Path(run_dir) / "config.toml"
@@ -343,8 +338,8 @@ def run_experiment(
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         write_text_atomic(out / "config.toml", cfg.to_toml())
-    if not (out / "samples.npz").exists():
-        _write_samples(out / "samples.npz", sample_events(files.train, cfg.n_samples))
+    if not (out / SAMPLES).exists():
+        save_samples(out, sample_events(files.train, cfg.n_samples))
 
     previous = load_run(out) if resume and results_path(out).exists() else None
     done = {m.name: m for m in previous.models} if previous else {}

@@ -2,7 +2,8 @@
 
 The report is built from the run directory's files alone: ``results.json`` (required,
 read by :func:`spikebench.record.load_run`, its only reader), ``config.toml`` (shown
-verbatim when present) and ``samples.npz`` (spike rasters when present). A malformed
+verbatim when present) and ``samples.npz`` (spike rasters when present,
+:func:`spikebench.record.load_samples`). A malformed
 file ends in one :class:`~spikebench.errors.DataError` naming the file and the field.
 The entries of one experiment model trained over several seeds share ``group``;
 :func:`group_models` gathers them.
@@ -14,24 +15,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from spikebench.errors import DataError
-from spikebench.record import ModelRecord, RunRecord, load_run
-
-
-@dataclass(frozen=True)
-class Samples:
-    """Events of a few test inputs: sample ``i`` owns ``offsets[i]:offsets[i+1]``."""
-
-    times: np.ndarray
-    units: np.ndarray
-    offsets: np.ndarray
-    labels: np.ndarray
-    keys: tuple[str, ...]
-
-    def __len__(self) -> int:
-        return len(self.labels)
+from spikebench.record import ModelRecord, RunRecord, Samples, load_run, load_samples
 
 
 @dataclass(frozen=True)
@@ -79,36 +64,6 @@ def group_models(models: tuple[ModelRecord, ...]) -> list[ModelGroup]:
     return [ModelGroup(runs[0].name, tuple(runs)) for runs in order.values()]
 
 
-def _samples(path: Path) -> Samples | None:
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in ("times", "units", "offsets", "labels")}
-            keys = tuple(str(k) for k in z["keys"]) if "keys" in z.files else ()
-    except KeyError as err:
-        raise DataError(f"{path}: missing array {err.args[0]!r} (needs times, units, offsets, labels)") from None
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: not a readable .npz file ({err})") from None
-    off = arrays["offsets"].astype(np.int64)
-    n = len(arrays["labels"])
-    if (
-        off.ndim != 1
-        or len(off) != n + 1
-        or (n and (off[0] != 0 or np.any(np.diff(off) < 0)))
-        or off[-1] != len(arrays["times"])
-        or len(arrays["times"]) != len(arrays["units"])
-    ):
-        raise DataError(f"{path}: offsets do not match times/units/labels (need n_samples + 1 non-decreasing offsets)")
-    return Samples(
-        times=arrays["times"].astype(np.float32),
-        units=arrays["units"].astype(np.int64),
-        offsets=off,
-        labels=arrays["labels"].astype(np.int64),
-        keys=keys,
-    )
-
-
 def read_run(run_dir: str | Path) -> RunResults:
     """Read ``run_dir``'s results.json (at least one model), config.toml and samples.npz."""
     run_dir = Path(run_dir)
@@ -125,4 +80,4 @@ def read_run(run_dir: str | Path) -> RunResults:
         except tomllib.TOMLDecodeError as err:
             raise DataError(f"{cpath}: not valid TOML ({err})") from None
     return RunResults(path=run_dir, record=record, config_text=config_text,
-                      samples=_samples(run_dir / "samples.npz"))
+                      samples=load_samples(run_dir))
