@@ -27,16 +27,10 @@ with bit-identical float32 output:
   samples) and 158 MB for test; SSC train (5.3 GB) stays sparse unless pooled.
 * sparse: per batch, one scatter-add of the batch's events into zeroed float32 frames.
 
-Measured with ``benchmarks/data_bench.py`` (this shared 2-core machine, one thread,
-SHD-scale synthetic split of 8156 samples x ~2900 events, shuffled batches of 256; two
-runs, at load ~8 and ~11): the previous per-batch path took 40-77 ms per batch at 700
-channels and 10-41 ms at 140 (pool=5), the dense path 9-29 ms and 1.6-7.4 ms (2.6-4.3x
-and 5.5-6.1x), mostly writing the float32 batch itself. Materialising cost 1.7-4.9 s at
-700 channels (0.2-0.4 s at 140), mostly first-touch page faults of the new array: at 700
-channels the first epoch, build included, is 0.4-0.6x the previous speed and the dense
-path has paid for itself by the third or fourth. :meth:`BinnedSplit.batches` also reuses
-the memory of batches nobody holds any more (:class:`_Recycler`). Binning is vectorised
-over every event of the split: no Python loop over samples or spikes.
+Why dense: per-batch scatter-adds cost 2.6-6x as long per batch (``benchmarks/
+data_bench.py``; figures in docs/experiments.md), and the one-off build pays for itself
+within a few epochs. :meth:`BinnedSplit.batches` reuses the memory of batches nobody holds
+any more (:class:`_Recycler`). Binning is vectorised over every event of the split.
 """
 
 from __future__ import annotations

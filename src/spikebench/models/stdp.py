@@ -1,14 +1,10 @@
 r"""STDP: a hidden LIF layer trained without labels, and a readout trained on its spikes.
 
-The original study's "future work". Input ``x`` float32 ``[T, B, C]``
-(time-major, spike counts per bin) -> excitatory LIF layer (the engine's
-:class:`~spikebench.engine.layers.LIF`, ``hidden`` neurons, non-negative input weights,
-fixed lateral inhibition) -> spikes ``[T, B, hidden]`` -> LI readout ``[T, B, K]`` -> class
-scores (max over time). Only the readout is trained by gradient (the runner's Adam loop,
-on the detached hidden spikes); the hidden layer's parameters have ``requires_grad =
-False`` and change only by the rules below, applied after every training-mode forward
-pass while :attr:`STDPNet.plastic` is true (the first ``stdp_epochs`` epochs; the runner
-calls :meth:`STDPNet.on_epoch_start`). Evaluation never changes a weight.
+Input ``x`` float32 ``[T, B, C]`` (spike counts per bin) -> excitatory LIF layer
+(non-negative input weights, fixed lateral inhibition) -> spikes ``[T, B, hidden]`` -> LI
+readout ``[T, B, K]`` -> class scores. Only the readout learns by gradient; the hidden
+layer changes only by the rules below, after every training-mode forward pass of the
+first ``stdp_epochs`` epochs (:meth:`STDPNet.on_epoch_start`). Evaluation changes nothing.
 
 **Learning rule: pair-based STDP, all-to-all pairing, additive with hard bounds** (Song,
 Miller & Abbott 2000; online trace form of Morrison, Diesmann & Gerstner 2008, Biol.

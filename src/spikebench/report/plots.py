@@ -223,7 +223,7 @@ def plot_spike_rasters(samples: Samples | None, keys: Sequence[str] = (), max_sa
 
 def plot_streaming(run: RunResults) -> Figure | None:
     """Accuracy against decision time: as a fraction of each utterance (left) and in
-    seconds into the recording (right, when recorded) (issue 7)."""
+    seconds into the recording (right, when recorded)."""
     groups = [(i, g) for i, g in enumerate(group_models(run.models)) if g.first.streaming]
     if not groups:
         return None
@@ -254,7 +254,7 @@ def plot_streaming(run: RunResults) -> Figure | None:
 
 
 def plot_search_history(run: RunResults) -> Figure | None:
-    """Optimisation history (value per trial, best so far) and parameter importances (issue 8)."""
+    """Optimisation history (value per trial, best so far) and parameter importances."""
     s = run.record.search or {}
     trials = [t for t in (s.get("trials") or []) if isinstance(t, dict)]
     importance = s.get("importance") if isinstance(s.get("importance"), dict) else {}

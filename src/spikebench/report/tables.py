@@ -209,7 +209,7 @@ def _get(obj: Any, path: str) -> Any:
     return obj
 
 
-# The efficiency rows (issue 7): key path in a model's ``efficiency`` object (written by
+# The efficiency rows: key path in a model's ``efficiency`` object (written by
 # spikebench.training.efficiency.measure_efficiency), row label, cell format.
 EFFICIENCY_ROWS: tuple[tuple[str, str, Any], ...] = (
     ("params", "Parameters", fmt_int),
@@ -234,7 +234,7 @@ def _mean_leaf(runs: list[dict[str, Any]], path: str) -> float | None:
 
 
 def efficiency_table(run: RunResults) -> Table | None:
-    """Efficiency metrics (issue 7), one column per model; None when no model has them.
+    """Efficiency metrics, one column per model; None when no model has them.
 
     Rows follow :data:`EFFICIENCY_ROWS` (averaged over seeds); a row no model has is left
     out, and a number a model lacks (e.g. the Loihi estimate of a non-spiking model) is
@@ -377,7 +377,7 @@ def _trials(search: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def search_table(run: RunResults) -> Table | None:
-    """The best configuration of a hyperparameter search (issue 8)."""
+    """The best configuration of a hyperparameter search."""
     s = run.record.search
     if not s:
         return None

@@ -4,37 +4,7 @@ Applied by the runner to training batches only (validation and test are never
 augmented), one independent draw per sample from the global torch RNG, which the
 checkpoints save and restore, so a resumed run repeats the same draws. An experiment
 sets them per model as a table, e.g. ``augment = {time_shift = 5, channel_shift = 3,
-event_drop = 0.1}``; all are off by default. Each, with its source:
-
-``time_shift`` (int, bins)
-    shift every sample by a random whole number of bins in ``[-n, n]`` (zeros shifted
-    in, events shifted past either end dropped): the onset of an utterance carries no
-    label information. Event-data practice (tonic's ``TimeJitter``/``TimeSkew`` move
-    events in time; this is the whole-sample version).
-``channel_shift`` (int, channels after pooling)
-    shift every sample along the (tonotopic) channel axis by a random amount in
-    ``[-n, n]``, like a small change of pitch: the "random shift" augmentation of
-    Nowotny, Turner & Knight 2022 (EventProp on SHD, "loss shaping"; +-40 of 700
-    channels there, so about +-8 after pooling by 5).
-``event_drop`` (float, probability)
-    drop each event independently with this probability (binomial thinning of the
-    counts): EventDrop, Gu et al. 2021 (IJCAI); tonic ``DropEvent``.
-``noise`` (float, events per bin per channel)
-    add Poisson background events at this mean rate: robustness to spurious spikes,
-    as in tonic's ``UniformNoise``.
-``mixup`` (float, Beta concentration; 0: off)
-    mixup (Zhang, Cisse, Dauphin & Lopez-Paz 2018, ICLR, "mixup: Beyond empirical risk
-    minimization"): the batch is blended with a shuffled copy of itself,
-    ``x' = lam x + (1 - lam) x[perm]``, one ``lam ~ Beta(mixup, mixup)`` per batch (as in
-    the paper and timm's ``Mixup``), and the labels the same way. Frames then hold
-    fractional counts.
-``cutmix`` (float, Beta concentration; 0: off)
-    CutMix (Yun et al. 2019, ICCV) along time, the axis an utterance's content runs
-    along (the 1-D analogue of the paper's box): a window of ``round((1 - lam) T)``
-    bins at a random start is pasted from the shuffled copy, ``lam ~ Beta(cutmix,
-    cutmix)``, and the labels are mixed by the fraction of bins actually kept. With both
-    ``mixup`` and ``cutmix`` set, each batch uses one of them, chosen with probability
-    1/2 (timm's ``switch_prob``).
+event_drop = 0.1}``; all are off by default (each, with its source: :class:`Augment`).
 
 Mixup and cutmix run after the per-sample augmentations and turn the labels into class
 probabilities ``[B, K]`` (float32; rows sum to 1), which the training loop's
@@ -55,7 +25,38 @@ from spikebench.errors import ConfigError
 
 @dataclass(frozen=True)
 class Augment:
-    """The augmentation settings of one model (module docstring); all zero: none."""
+    """The augmentation settings of one model; all zero: none.
+
+    ``time_shift`` (int, bins)
+        shift every sample by a random whole number of bins in ``[-n, n]`` (zeros shifted
+        in, events shifted past either end dropped): the onset of an utterance carries no
+        label information. Event-data practice (tonic's ``TimeJitter``/``TimeSkew`` move
+        events in time; this is the whole-sample version).
+    ``channel_shift`` (int, channels after pooling)
+        shift every sample along the (tonotopic) channel axis by a random amount in
+        ``[-n, n]``, like a small change of pitch: the "random shift" augmentation of
+        Nowotny, Turner & Knight 2022 (EventProp on SHD, "loss shaping"; +-40 of 700
+        channels there, so about +-8 after pooling by 5).
+    ``event_drop`` (float, probability)
+        drop each event independently with this probability (binomial thinning of the
+        counts): EventDrop, Gu et al. 2021 (IJCAI); tonic ``DropEvent``.
+    ``noise`` (float, events per bin per channel)
+        add Poisson background events at this mean rate: robustness to spurious spikes,
+        as in tonic's ``UniformNoise``.
+    ``mixup`` (float, Beta concentration; 0: off)
+        mixup (Zhang, Cisse, Dauphin & Lopez-Paz 2018, ICLR, "mixup: Beyond empirical risk
+        minimization"): the batch is blended with a shuffled copy of itself,
+        ``x' = lam x + (1 - lam) x[perm]``, one ``lam ~ Beta(mixup, mixup)`` per batch (as in
+        the paper and timm's ``Mixup``), and the labels the same way. Frames then hold
+        fractional counts.
+    ``cutmix`` (float, Beta concentration; 0: off)
+        CutMix (Yun et al. 2019, ICCV) along time, the axis an utterance's content runs
+        along (the 1-D analogue of the paper's box): a window of ``round((1 - lam) T)``
+        bins at a random start is pasted from the shuffled copy, ``lam ~ Beta(cutmix,
+        cutmix)``, and the labels are mixed by the fraction of bins actually kept. With both
+        ``mixup`` and ``cutmix`` set, each batch uses one of them, chosen with probability
+        1/2 (timm's ``switch_prob``).
+    """
 
     time_shift: int = 0
     channel_shift: int = 0

@@ -6,32 +6,8 @@
 (summed over the ``T`` time bins of one sample, averaged over the samples seen), as
 NeuroBench normalises its workload metrics.
 
-Definitions (NeuroBench 2.x, ``neurobench/metrics``):
-
-* ``params``: number of parameters (all of them, as NeuroBench's ``ParameterCount``);
-  ``footprint_bytes``: bytes of parameters plus buffers (``Footprint``).
-* ``connection_sparsity``: zero weights over all weights of the connection layers
-  (``nn.Linear``, ``nn.Conv1d/2d/3d``; biases excluded) (``ConnectionSparsity``).
-* ``activation_sparsity``: zero outputs over all outputs of the activation layers:
-  spiking neurons (fraction of neuron-steps without a spike) and ``nn.ReLU`` /
-  ``nn.Sigmoid`` modules (``ActivationSparsity``). ``None`` when the model has none.
-* ``synops``: effective synaptic operations, one per (non-zero input, non-zero weight)
-  pair, bias excluded (``SynapticOperations``). A layer call whose input only holds 0 and
-  ±1 (spikes) counts as accumulates (``effective_ac``), any other input as
-  multiply-accumulates (``effective_mac``); ``dense`` counts every pair, zeros included,
-  for contrast. Binned SHD counts (a bin may hold 2 spikes) therefore make the first
-  layer MACs unless the frames are binary.
-* ``synaptic_events``: spikes delivered over synapses, ``sum |x_i| * fan_out_i`` (an input
-  count of 3 is three spikes); this, not MACs, is what a neuromorphic chip pays for.
-  ``None`` when some connection sees non-integer (graded) inputs, and for models without
-  spiking neurons (it only feeds the neuromorphic estimate).
-* ``neuron_updates``: neuron state updates of the stateful neurons (LIF, adaptive LIF,
-  leaky-integrator readout), one per neuron per time step (a clock-driven simulation);
-  ``active`` are those in which the neuron spikes (our reading of Loihi's
-  "active neuron update"), ``inactive`` the rest. NeuroBench's ``MembraneUpdates``
-  counts only steps where the membrane changes, which a leaky neuron does at nearly
-  every step; it needs snnTorch neurons, so we count steps instead. ``None`` for models
-  without stateful neurons (ANN, CNN).
+The metrics follow NeuroBench 2.x (``neurobench/metrics``); their definitions are in
+:func:`measure_efficiency`.
 
 Energy (:func:`estimate_energy`) is a pure function of those counts with the constants of
 :data:`ENERGY_TABLE` (each with its source). On 45 nm CMOS the synaptic part is
@@ -42,18 +18,13 @@ equations); on Loihi every synaptic event costs 23.6 pJ and each neuron update
 whose connections all carry spike counts. Both are estimates of arithmetic energy;
 memory traffic, which dominates real chips, is not in them.
 
-Counting is hand-written rather than delegated to NeuroBench: NeuroBench hooks only
-``nn.Linear``/``nn.Conv`` modules called once per step and snnTorch neurons, records 0.0
-when a metric raises, and builds a binarised copy of each layer per call; spikebench's
-layers run a whole ``[T, B, N]`` sequence per call in a fused scan. For a linear layer
-the effective count ``sum_{t,b,j,i} [x_i != 0][W_ji != 0]`` equals
-``sum_i count_i * fan_out_i`` (per-input non-zero counts times per-input non-zero fan-out),
-which costs O(T·B·C) instead of a binarised matmul (per-weight fan-outs are computed
-once per measurement); convolutions use NeuroBench's binarised convolution as is.
-Measured with ``benchmarks/efficiency_bench.py --batches 4`` (256 SHD-shaped samples, 2
-shared CPU cores, same counts from both tools): neurobench 2.3.0 takes 5.3x (ANN) and
-2.2x (CNN) as long. ``tests/test_efficiency_neurobench.py`` checks the counts
-against the ``neurobench`` package.
+Why hand-written rather than NeuroBench: NeuroBench hooks only ``nn.Linear``/``nn.Conv``
+modules called once per step and snnTorch neurons, records 0.0 when a metric raises and
+binarises a copy of each layer per call, while spikebench's layers run a whole sequence
+per call. For a linear layer ``sum_{t,b,j,i} [x_i != 0][W_ji != 0] = sum_i count_i *
+fan_out_i``, O(T·B·C) instead of a binarised matmul; convolutions use NeuroBench's
+binarised convolution. ``tests/test_efficiency_neurobench.py`` checks the counts against
+``neurobench``; the speed comparison is in docs/experiments.md.
 """
 
 from __future__ import annotations
@@ -336,22 +307,39 @@ def measure_efficiency(
 ) -> dict[str, Any]:
     """Efficiency metrics of ``model`` over ``batches`` (per sample), with energy estimates.
 
-    Args:
-        model: a spikebench model (``forward(x [T, B, C]) -> ModelOutput``).
-        batches: yields ``x`` float32 ``[T, B, C]`` or ``(x, y)`` pairs
-            (``BinnedSplit.batches(...)`` fits); normally the test split.
-        bin_dt: seconds per time bin; when given, the mean firing rate is reported in Hz.
-        max_batches: stop after this many batches (``None``: all).
-        device: move each batch there (``None``: leave it where it is).
+    Definitions (NeuroBench 2.x, ``neurobench/metrics``):
 
-    Returns:
-        A JSON-ready dict: ``n_samples``, ``params``, ``footprint_bytes``,
-        ``connection_sparsity``, ``activation_sparsity``, ``synops`` (``effective_mac``,
-        ``effective_ac``, ``effective_total``, ``dense``, ``synaptic_events``),
-        ``neuron_updates`` (``total``, ``active``, ``inactive``), ``spikes_per_sample``,
-        ``firing_rate_hz``, ``layers`` (the same counts per layer), ``energy``
-        (:func:`estimate_energy`, joules per sample) and ``constants``
-        (:func:`energy_constants`, the per-operation energies with their sources).
+    * ``params``: number of parameters (all of them, as NeuroBench's ``ParameterCount``);
+      ``footprint_bytes``: bytes of parameters plus buffers (``Footprint``).
+    * ``connection_sparsity``: zero weights over all weights of the connection layers
+      (``nn.Linear``, ``nn.Conv1d/2d/3d``; biases excluded) (``ConnectionSparsity``).
+    * ``activation_sparsity``: zero outputs over all outputs of the activation layers:
+      spiking neurons (fraction of neuron-steps without a spike) and ``nn.ReLU`` /
+      ``nn.Sigmoid`` modules (``ActivationSparsity``). ``None`` when the model has none.
+    * ``synops``: effective synaptic operations, one per (non-zero input, non-zero weight)
+      pair, bias excluded (``SynapticOperations``). A layer call whose input only holds 0 and
+      ±1 (spikes) counts as accumulates (``effective_ac``), any other input as
+      multiply-accumulates (``effective_mac``); ``dense`` counts every pair, zeros included,
+      for contrast. Binned SHD counts (a bin may hold 2 spikes) therefore make the first
+      layer MACs unless the frames are binary.
+    * ``synaptic_events``: spikes delivered over synapses, ``sum |x_i| * fan_out_i`` (an input
+      count of 3 is three spikes); this, not MACs, is what a neuromorphic chip pays for.
+      ``None`` when some connection sees non-integer (graded) inputs, and for models without
+      spiking neurons (it only feeds the neuromorphic estimate).
+    * ``neuron_updates``: neuron state updates of the stateful neurons (LIF, adaptive LIF,
+      leaky-integrator readout), one per neuron per time step (a clock-driven simulation);
+      ``active`` are those in which the neuron spikes (our reading of Loihi's
+      "active neuron update"), ``inactive`` the rest. NeuroBench's ``MembraneUpdates``
+      counts only steps where the membrane changes, which a leaky neuron does at nearly
+      every step; it needs snnTorch neurons, so we count steps instead. ``None`` for models
+      without stateful neurons (ANN, CNN).
+
+    ``model`` maps ``x [T, B, C]`` to a ``ModelOutput``; ``batches`` yields ``x`` or
+    ``(x, y)`` (normally the test split); ``bin_dt`` (s per bin) adds ``firing_rate_hz``;
+    ``max_batches`` caps the batches; ``device`` moves each batch there. Returns a JSON-ready
+    dict of the counts above plus ``n_samples``, ``spikes_per_sample``, ``layers`` (the
+    counts per layer), ``energy`` (:func:`estimate_energy`, joules per sample) and
+    ``constants`` (:func:`energy_constants`, with their sources).
     """
     recorder = _Recorder(model)
     was_training = model.training
