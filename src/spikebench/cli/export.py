@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export", help="write a trained spiking model of a run as a NIR graph; Loihi 2 check",
         description="Export a trained SNN of RUN_DIR to NIR (Neuromorphic Intermediate "
-                    "Representation: Lava/Loihi 2, SpiNNaker2, Rockpool/Xylo, snnTorch, Norse).",
+                    "Representation), and/or check its Loihi 2 fixed-point version on the "
+                    "run's test file.",
     )
     from spikebench.export import TARGETS
 

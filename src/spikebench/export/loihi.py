@@ -158,6 +158,7 @@ class FixedRun:
     current_wraps: int
     voltage_clips: int
     readout_resets: int
+    inputs_over_16_bits: int  # |A| beyond Lava's 16-bit input port (its simulator does not saturate)
 
 
 def run_fixed(layers: list[FixedLayer], x: np.ndarray) -> FixedRun:
@@ -171,7 +172,7 @@ def run_fixed(layers: list[FixedLayer], x: np.ndarray) -> FixedRun:
     z = [np.zeros_like(a) for a in u]
     spikes = [np.zeros((n_t, n_b, lay.w.shape[0]), np.uint8) for lay in layers[:-1]]
     v_out = np.zeros((n_t, n_b, layers[-1].w.shape[0]), np.int64)
-    wraps = clips = resets = 0
+    wraps = clips = resets = wide = 0
     for t in range(n_t):
         s = x[t]
         for i, lay in enumerate(layers):
@@ -180,6 +181,7 @@ def run_fixed(layers: list[FixedLayer], x: np.ndarray) -> FixedRun:
                 a = a + _shift(lay.b, lay.b_exp)
             if lay.r is not None:
                 a = a + _shift(_matmul(z[i], lay.r), lay.r_exp)
+            wide += int((np.abs(a) > 2**15 - 1).sum())
             cur = _decay(u[i], DECAY_UNITY - lay.du - 1) + np.left_shift(a, 6)
             wrapped = np.where(cur > STATE_MAX, cur - 2 * STATE_MAX, cur)
             wrapped = np.where(wrapped <= -STATE_MAX, cur + 2 * STATE_MAX, wrapped)
@@ -197,7 +199,7 @@ def run_fixed(layers: list[FixedLayer], x: np.ndarray) -> FixedRun:
                 z[i] = fired.astype(np.int64)
                 spikes[i][t] = fired
                 s = z[i]
-    return FixedRun(spikes, v_out, wraps, clips, resets)
+    return FixedRun(spikes, v_out, wraps, clips, resets, wide)
 
 
 def run_float(layers: list[FloatLayer], x: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, list[tuple[float, float]]]:
@@ -250,7 +252,7 @@ def synaptic_events(x: np.ndarray, spikes: list[np.ndarray], layers: list[Any]) 
 
 def readout_scores(v: np.ndarray, model: nn.Module) -> torch.Tensor:
     """Class scores ``[B, K]`` from a readout membrane ``[T, B, K]`` by ``model``'s rule."""
-    from spikebench.models.rsnn import class_scores
+    from spikebench.models.spiking import class_scores
 
     scores = class_scores(torch.from_numpy(np.asarray(v, dtype=np.float64)), str(getattr(model, "readout", "max")))
     return scores * float(getattr(model, "readout_scale", 1.0))
@@ -280,7 +282,7 @@ def loihi_check(model: nn.Module, test: Iterable[Any], calibration: Iterable[Any
     fixed = quantise(floats, ranges)
     n = correct_f = correct_q = agree = 0
     spikes_f = spikes_q = events_f = events_q = updates = 0
-    wraps = clips = resets = 0
+    overflows = dict.fromkeys(("current_wraps", "voltage_clips", "readout_resets", "inputs_over_16_bits"), 0)
     for x, y in test:
         x_np = np.asarray(x, dtype=np.float64)
         ref = model(x.float())
@@ -298,7 +300,8 @@ def loihi_check(model: nn.Module, test: Iterable[Any], calibration: Iterable[Any
         events_f += synaptic_events(x_np, float_spikes, floats)
         events_q += synaptic_events(x_np, run.spikes, fixed)
         updates += x_np.shape[0] * x_np.shape[1] * sum(lay.w.shape[0] for lay in fixed)
-        wraps, clips, resets = wraps + run.current_wraps, clips + run.voltage_clips, resets + run.readout_resets
+        for key in overflows:
+            overflows[key] += getattr(run, key)
     if n == 0:
         raise ConfigError("Loihi check: the test split is empty")
 
@@ -313,7 +316,7 @@ def loihi_check(model: nn.Module, test: Iterable[Any], calibration: Iterable[Any
         "fixed": side(correct_q, spikes_q, events_q),
         "decisions_equal": agree / n,
         "neuron_updates_per_sample": updates / n,
-        "overflows": {"current_wraps": wraps, "voltage_clips": clips, "readout_resets": resets},
+        "overflows": overflows,
         "layers": [{"name": q.name, "weight_exp": q.w_exp, "bias_exp": q.b_exp if q.b is not None else None,
                     "recurrent_exp": q.r_exp if q.r is not None else None, "du": q.du, "dv": q.dv,
                     "vth": None if q.readout else q.vth, "scale": q.scale,

@@ -1,54 +1,35 @@
 r"""Export a trained spiking model to NIR (Neuromorphic Intermediate Representation).
 
-A NIR graph (package ``nir``) loads in Lava (Loihi 2), SpiNNaker2, Rockpool (Xylo), Spyx,
-snnTorch and Norse. :func:`snn_to_nir` maps spikebench's engine layers onto NIR nodes:
+:func:`snn_to_nir` walks the model's engine layers (``torch.fx`` cannot trace their time
+loops): ``LIF`` -> ``Affine`` (``Linear`` without bias) then ``CubaLIF``; a recurrent
+``LIF`` -> a sub-graph ``{input, lif, w_rec, output}`` with the cycle ``lif -> w_rec ->
+lif`` (executed with ``z[t-1]``, as the engine does); the ``LI`` readout -> ``Affine`` then
+``CubaLI``. A batch norm (``NormLinear``, the ``rsnn``/``sota`` stacks) is folded into the
+``Affine`` with its running statistics: ``s = gamma / sqrt(var + eps)``, ``W' = diag(s) W``,
+``b' = s (b - mean) + beta``. Dropout is dropped; an adaptive LIF (NIR has no adaptation
+current), learned per-synapse delays (NIR's ``Delay`` delays whole channels) and any other
+layer are a :class:`ConfigError`, never a silently different graph.
 
-* ``LIF`` -> ``Affine`` (its ``linear``; ``Linear`` when it has no bias) then ``CubaLIF``;
-  a recurrent ``LIF`` becomes a sub-graph ``{input, lif, w_rec (Linear), output}`` with
-  the cycle ``lif -> w_rec -> lif``, the structure snnTorch's importer parses and
-  nirtorch executes with the recurrent input delayed by one step (``z[t-1]``), as the
-  engine does.
-* A batch-normalised projection (:class:`~spikebench.models.spiking.NormLinear`, the ``rsnn``
-  and ``sota`` LIF stacks) is folded into that ``Affine``: at inference the norm is the
-  fixed per-neuron map ``y -> gamma (y - mean) / sqrt(var + eps) + beta`` over the
-  running statistics, so with ``s = gamma / sqrt(var + eps)``: ``W' = diag(s) W`` and
-  ``b' = s (b - mean) + beta`` (computed in float64, stored in float32). The export is
-  of the inference model whatever the module's train/eval mode. The norm covers only the
-  input projection; the recurrent weights ``w_rec`` are exported as they are.
-* ``LI`` readout -> ``Affine`` then ``CubaLI`` (the membrane is the output).
-* ``Dropout`` / ``Identity`` are dropped (identity at inference). Anything else is an
-  error rather than a silently different graph: an adaptive LIF (NIR 1.0 defines no
-  neuron with an adaptation current), learned per-synapse delays (``DelayedLinear``;
-  NIR's ``Delay`` node delays whole channels), any other projection type, a convolution,
-  a ReLU.
+Time: the engine takes one step per bin with ``a = dt / tau`` (:mod:`spikebench.engine.lif`:
+``j_t = i_{t-1} + I_t``, ``u_t = v_{t-1} + a_mem (v_leak - v_{t-1} + j_t)``, ``i_t =
+(1 - a_syn) j_t``). A forward-Euler step ``h`` of NIR's ``tau_syn dI/dt = -I + w_in S``
+gives ``I_t = (1 - h/tau_syn) I_{t-1} + (h/tau_syn) w_in S_t``, so constants
+``tau' = h / a`` and ``w_in = tau_syn' / h`` reproduce the engine exactly when a
+simulator steps ``h`` per bin. ``target`` chooses ``h`` and the conventions:
 
-Time: NIR's equations are continuous, in seconds. The model runs one engine step per time
-bin: a layer with integration step ``dt`` and time constant ``tau`` decays by
-``dt / tau`` per bin, so in real time its constant is ``tau * bin_dt / dt`` seconds.
-Those real-time constants are written, and a simulator must step with ``dt = bin_dt``
-(stored in the graph's metadata). Input spikes are binned counts, one value per bin.
+* ``generic``: ``h`` = the bin width (real-time constants), ``r = 1``: faithful NIR.
+* ``norse``: ``h = 1e-3`` (``from_nir``'s default ``dt``); the readout is a ``CubaLIF``
+  with threshold ``+inf`` (Norse maps no ``CubaLI`` and silently drops it).
+* ``snntorch``: ``h = 1e-4`` (``import_from_nir`` fixes it), ``r = tau_mem' / h`` (it
+  asserts that) with the weights times ``a_mem``, so its membrane equals the engine's;
+  the readout as for Norse; recurrent sub-graphs named ``<layer>.recurrent`` (nirtorch
+  2.6 fails on a sub-graph whose name sorts before its input's).
 
-The engine's kernel (:mod:`spikebench.engine.lif`), with ``a_syn = dt/tau_syn``,
-``a_mem = dt/tau_mem``: ``j_t = i_{t-1} + I_t``, ``u_t = v_{t-1} + a_mem (v_leak - v_{t-1}
-+ j_t)``, ``i_t = (1 - a_syn) j_t``. A forward-Euler step of NIR's
-``tau_syn dI/dt = -I + w_in S`` with step ``bin_dt`` gives
-``I_t = (1 - a_syn) I_{t-1} + a_syn w_in S_t``: with ``w_in = tau_syn' / bin_dt`` (the
-real-time ``tau_syn'``; equal to ``tau_syn / dt``) it equals ``j_t``, and the membrane
-equation with ``r = 1`` equals ``u_t``. This is exactly how Norse's ``from_nir`` steps a
-``CubaLIF`` (``tests/test_nir.py`` checks identical spikes after a round trip).
-
-How the readout becomes class scores (``max``/``mean``/``softmax_mean`` over time of
-the membrane, times a constant ``readout_scale`` when the model has one) is not a NIR
-node; it is in the metadata as ``spikebench_readout`` (and ``spikebench_readout_scale``).
-
-The graph is built by walking the model's layers rather than by ``nirtorch``'s tracer:
-spikebench's layers loop over time inside ``forward``, which ``torch.fx`` cannot trace.
-
-:func:`load_norse` reads a graph back into Norse (``norse.torch.from_nir``'s node map,
-stepped by ``nirtorch``); Norse has no importer for ``CubaLI``, so one is composed from
-Norse's ``LIBoxCell`` the way Norse composes its ``CubaLIF`` (synapse, then membrane).
-snnTorch's ``import_from_nir`` is not used: it fixes ``dt = 1e-4`` s and requires
-``r = tau_mem / dt``, which contradicts real-time constants for 10 ms bins.
+Both importer targets need ``v_leak = v_reset = 0``. The class-score rule (max/mean of the
+readout membrane, ``readout_scale``) is no NIR node: it is in the metadata. Why each
+change, the importer bugs and their reproductions: ``docs/deploy.md``.
+:func:`run_in_consumer` runs a target graph in its library as a user would;
+:func:`load_norse` steps a generic graph in Norse (with a ``CubaLI`` made of Norse cells).
 """
 
 from __future__ import annotations
@@ -254,6 +235,11 @@ def snn_to_nir(model: nn.Module, *, bin_dt: float, target: str = "generic",
         if layer is layers[-1][1]:
             nodes[name] = _cuba(layer, step, target, readout=True)
         elif getattr(layer, "recurrent", None) is not None:
+            if target == "snntorch":
+                # nirtorch 2.6 (snnTorch's executor) builds a sub-graph twice, and fails, when it
+                # meets it before its input; nir.read gives nodes in name order, so the
+                # sub-graph's name must sort after its projection's
+                name = f"{name}.recurrent"
             nodes[name] = _recurrent_subgraph(layer, step, target)
         else:
             nodes[name] = _cuba(layer, step, target, readout=False)
