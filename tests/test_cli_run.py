@@ -69,7 +69,8 @@ def test_run_writes_the_run_directory_contract(finished_run):
         else:
             assert stream is None
         assert (out / "checkpoints" / f"{m['name']}.pt").is_file()
-    assert models[0]["reference"] == {"accuracy": 0.82, "seconds_per_batch": 0.9}
+    assert models[0]["reference"] == {"accuracy": 0.82, "seconds_per_batch": 0.9,
+                                      "first_epoch_loss": 763.9, "last_epoch_loss": 757.7}
     cfg = tomllib.loads((out / "config.toml").read_text())
     assert cfg["name"] == "seed" and all(m["epochs"] == 1 for m in cfg["models"])
     samples = np.load(out / "samples.npz")

@@ -34,3 +34,18 @@ def test_spike_diagnostics_of_a_model_without_spikes_is_none():
     d = spike_diagnostics(ann, [(torch.zeros(5, 2, 4), torch.zeros(2))])
     assert d == {"silent_fraction": None, "firing_rate": None}
     assert ann.training  # the mode is restored
+
+
+def test_train_mode_probe_sees_batch_statistics_and_changes_nothing():
+    torch.manual_seed(0)
+    model = create_model("snn", n_in=50, n_classes=5, n_steps=30, hidden=16, norm=True)
+    x = torch.poisson(torch.full((30, 8, 50), 0.02))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    eval_mode = spike_diagnostics(model, [(x, torch.zeros(8))])
+    train_mode = spike_diagnostics(model, [(x, torch.zeros(8))], train_mode=True)
+    assert eval_mode["silent_fraction"] == 1.0  # running statistics still the identity
+    assert train_mode["silent_fraction"] < 0.5
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k])
+    assert torch.equal(torch.get_rng_state(), rng)

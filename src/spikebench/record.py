@@ -55,22 +55,31 @@ class Reference:
 
     accuracy: float | None = None
     seconds_per_batch: float | None = None
+    # The study's "first epoch loss" (and its last epoch's): a sum over the epoch's batches
+    # of each batch's mean loss, on SHD at a batch size it did not report.
+    first_epoch_loss: float | None = None
+    last_epoch_loss: float | None = None
 
 
 @dataclass(frozen=True)
 class History:
-    """One value per trained epoch: mean training loss and accuracy, validation accuracy
-    (held-out speakers) and the epoch's training time in seconds."""
+    """One value per trained epoch: mean training loss (per sample) and accuracy,
+    validation accuracy (held-out speakers), the epoch's training time in seconds, and
+    the loss in the original study's form: ``train_loss_batch_sum``, the sum over the
+    epoch's ``n_batches`` batches of each batch's mean loss."""
 
     train_loss: tuple[float, ...] = ()
     train_acc: tuple[float, ...] = ()
     val_acc: tuple[float, ...] = ()
     epoch_seconds: tuple[float, ...] = ()
+    train_loss_batch_sum: tuple[float, ...] = ()
+    n_batches: tuple[int, ...] = ()
 
     def append(self, **values: float) -> History:
         """A new history with one more epoch (every series given)."""
-        return dataclasses.replace(self, **{k: (*getattr(self, k), float(v))
-                                            for k, v in values.items()})
+        return dataclasses.replace(self, **{
+            k: (*getattr(self, k), v if isinstance(v, int) and not isinstance(v, bool) else float(v))
+            for k, v in values.items()})
 
     def last(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name)[-1] for f in dataclasses.fields(self)
@@ -144,6 +153,10 @@ class ModelRecord:
     reference: Reference = field(default_factory=Reference)
     efficiency: dict[str, Any] | None = None
     streaming: Streaming | None = None
+    # Spiking models: silent-neuron fraction and firing rate on the validation split at
+    # initialisation and with the selected weights (spikebench.training.diagnostics).
+    diagnostics: dict[str, Any] | None = None
+    provenance: str = ""  # where the row's settings came from, when another run chose them
 
     @property
     def confusion(self) -> np.ndarray:

@@ -64,6 +64,8 @@ class ModelSpec:
     with the highest validation accuracy, earliest on ties; the test split is evaluated
     once, after training, with the selected weights), ``n_seeds`` (train and test with
     seeds ``seed .. seed + n_seeds - 1``; results.json then gives mean and std).
+    ``provenance``: where the settings came from when another run chose them (shown in
+    the report).
     """
 
     name: str
@@ -83,6 +85,7 @@ class ModelSpec:
     augment: dict[str, Any] = field(default_factory=dict)
     selection: str = "last"
     n_seeds: int = 1
+    provenance: str = ""
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,12 @@
 
 The run directory holds ``config.toml`` (the resolved experiment), ``results.json`` (the
 run record, :mod:`spikebench.record`, rewritten atomically after every model),
-``samples.npz`` (events of a few test inputs), ``checkpoints/<model>.pt`` (after every
+``samples.npz`` (events of a few training inputs, for the rasters), ``checkpoints/<model>.pt`` (after every
 epoch; the selected weights at the end) and, built afterwards, the report.
 
 Per model three steps, each returning a typed value: :func:`fit` (seed, build from the
-registry, Adam or AdamW, train on the training split with validation after each epoch),
+registry, measure silent neurons at initialisation, Adam or AdamW, train on the training
+split with validation after each epoch),
 :func:`select` (the last epoch, or the best validation epoch) and :func:`assess` (the
 test split once, with the selected weights: accuracy, confusion, inference time,
 efficiency, streaming for streamable models). The epoch loop never touches the test
@@ -38,6 +39,7 @@ from spikebench.models import create_model, model_info
 from spikebench.training import distributed
 from spikebench.training.augment import augment_batches, parse_augment
 from spikebench.training.checkpoint import load_checkpoint, save_checkpoint
+from spikebench.training.diagnostics import spike_diagnostics
 from spikebench.training.efficiency import measure_efficiency
 from spikebench.progress import Progress
 from spikebench.record import (SAMPLES, Binning, DatasetRecord, History, Inference,
@@ -74,6 +76,7 @@ class Fit:
     history: History
     best: dict[str, Any] | None
     wall_seconds: float
+    at_init: dict[str, float | None]  # spike diagnostics on the validation split before training
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ def fit(
     seed_everything(seed)
     build = model_build_args(spec, data)
     model = _build_model(build, device)
+    at_init = probe_init(model, data, spec.batch_size, device)
     optimizer = _optimizer(spec, model)
     augment = parse_augment(spec.augment, f"models.{spec.name}.augment")
     best: dict[str, Any] | None = None
@@ -162,7 +166,9 @@ def fit(
         seconds = time.perf_counter() - t0
         val = _evaluate(model, data.val, data.n_classes, spec.batch_size, device)
         history = history.append(train_loss=stats.loss, train_acc=stats.accuracy,
-                                 val_acc=val.accuracy, epoch_seconds=seconds)
+                                 val_acc=val.accuracy, epoch_seconds=seconds,
+                                 train_loss_batch_sum=stats.loss_batch_sum,
+                                 n_batches=stats.n_batches)
         wall += time.perf_counter() - t0
         if spec.selection == "best_val" and (best is None or val.accuracy > best["val_acc"]):
             best = {"epoch": epoch + 1, "val_acc": val.accuracy,
@@ -174,7 +180,24 @@ def fit(
             "spikebench_version": __version__, "best": best,
         })
         progress.epoch_end(spec, epoch + 1, history.last())
-    return Fit(model, history, best, wall)
+    return Fit(model, history, best, wall, at_init)
+
+
+def probe_init(model: torch.nn.Module, data: PreparedData, batch_size: int,
+               device: torch.device) -> dict[str, float | None]:
+    """Complete a data-dependent initialisation, then measure silent neurons at init.
+
+    A model with ``data_init(x)`` (the SNN's fluctuation-driven init) gets the first
+    training batch in file order (no shuffle, so the data-order generator is untouched);
+    :func:`~spikebench.training.diagnostics.spike_diagnostics` then runs on the
+    validation split in training mode (batch norm on batch statistics), restoring every
+    buffer and RNG state, so the probe does not change training.
+    """
+    if hasattr(model, "data_init"):
+        x, _ = next(iter(data.train.batches(batch_size, device=device)))
+        model.data_init(x)
+    return spike_diagnostics(model, data.val.batches(batch_size, device=device), train_mode=True,
+                             device=device)
 
 
 def _plain(history: History) -> dict[str, list[float]]:
@@ -241,6 +264,8 @@ def train_model(spec: ModelSpec, cfg: ExperimentConfig, data: PreparedData, *,
     how["progress"] = how.get("progress") or Progress()
     result = fit(spec, cfg, data, **how)
     chosen = select(result, spec, how["checkpoint"])
+    final = spike_diagnostics(result.model, data.val.batches(spec.batch_size, device=how["device"]),
+                              device=how["device"])
     test = assess(result.model, cfg, data, batch_size=spec.batch_size, device=how["device"],
                   streaming=model_info(spec.model).streamable)
     record = ModelRecord(
@@ -255,6 +280,10 @@ def train_model(spec: ModelSpec, cfg: ExperimentConfig, data: PreparedData, *,
         test_confusion=test.test_confusion, inference=test.inference,
         wall_seconds=result.wall_seconds + test.seconds, reference=spec.reference or Reference(),
         efficiency=test.efficiency, streaming=test.streaming,
+        diagnostics=None if final["silent_fraction"] is None else {
+            **{f"{k}_init": v for k, v in result.at_init.items()},
+            **{f"{k}_final": v for k, v in final.items()}},
+        provenance=spec.provenance,
     )
     how["progress"].model_end(spec, record)
     return record

@@ -124,6 +124,12 @@ class SpikingStack(nn.Module):
             logits = logits * self.readout_scale
         return ModelOutput(logits, tuple(spikes))
 
+    def data_init(self, x: torch.Tensor) -> None:
+        """Complete a pending fluctuation-driven init from the first training batch ``x``
+        (the runner calls it before training; a no-op when done or not asked for)."""
+        if not bool(self.init_done):
+            self.fluctuation_init(x)
+
     @torch.no_grad()
     def fluctuation_init(self, x: torch.Tensor) -> None:
         """Redraw each hidden projection from the first training batch ``x [T, B, C]``.

@@ -73,12 +73,16 @@ def _figure_specs(run) -> list[tuple[str, str, str, str, Callable]]:
     ]
 
 
-def build_report(run_dir: str | Path) -> tuple[Path, Path]:
+def build_report(run_dir: str | Path, ablation: str | Path | None = None) -> tuple[Path, Path]:
     """Build ``report.md`` and ``report.html`` in ``run_dir``; return their paths.
 
+    The section "What limits the study's SNN" comes from a ``seed_ablation`` run: ``run_dir``
+    itself (which then also gets ``ablation_best.toml``, :func:`.ablation.best_settings_toml`),
+    else ``ablation``, else the newest one beside ``run_dir`` (:func:`.ablation.find_ablation`).
     Raises :class:`~spikebench.errors.DataError` naming the file and field when the run
     directory's files are missing or malformed.
     """
+    from spikebench.report import ablation as abl
     from spikebench.report.document import FigureBlock, build_document
     from spikebench.report.html import render_html
     from spikebench.report.markdown import render_markdown
@@ -94,7 +98,29 @@ def build_report(run_dir: str | Path) -> tuple[Path, Path]:
             continue
         rel = f"figures/{filename}"
         figs[key] = FigureBlock(rel, caption, alt, save_png(fig, run_dir / rel))
-    blocks = build_document(run, figs)
+    abl_run = None
+    if abl.is_ablation(run):
+        abl_run = run
+        toml = abl.best_settings_toml(run)
+        if toml is not None:
+            write_text_atomic(run_dir / abl.BEST_FILE, toml)
+    else:
+        found = Path(ablation) if ablation is not None else abl.find_ablation(run_dir)
+        if found is not None:
+            abl_run = read_run(found)
+            if not abl.is_ablation(abl_run):
+                abl_run = None
+    if abl_run is not None:
+        fig = abl.plot_ablation(abl_run)
+        if fig is not None:
+            rel = "figures/ablation.png"
+            figs["ablation"] = FigureBlock(
+                rel, "The ablation of the study's SNN: left, validation (blue) and test (orange) "
+                "accuracy, mean ± std over seeds, the dotted line the baseline's validation "
+                "accuracy; right, hidden neurons that never spike on the validation split, at "
+                "initialisation and after training.",
+                "Bar chart of the seed ablation", save_png(fig, run_dir / rel))
+    blocks = build_document(run, figs, ablation=abl_run)
     md_text, html_text = render_markdown(blocks), render_html(blocks)
     md_path, html_path = run_dir / "report.md", run_dir / "report.html"
     write_text_atomic(md_path, md_text)

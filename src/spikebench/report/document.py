@@ -144,8 +144,19 @@ def _most_confused(run: RunResults, g: ModelGroup) -> str | None:
     )
 
 
+def is_shd(run: RunResults) -> bool:
+    """Whether the run's data set is the Spiking Heidelberg Digits (``--dataset shd``)."""
+    return (run.record.dataset.name or "").lower() == "shd"
+
+
 def _findings(run: RunResults, groups: list[ModelGroup]) -> list[str]:
     out: list[str] = []
+    if not is_shd(run):
+        out.append(
+            f"**This run used the {run.record.dataset.name or 'given'} data set, not SHD:** the "
+            "original study's figures and the published ones below are SHD figures, so they "
+            "calibrate what each architecture can do, they do not validate this run's numbers."
+        )
     best = tables.best_group(run, groups)
     if best is not None:
         out.append(
@@ -258,14 +269,32 @@ def _models_section(run: RunResults, groups: list[ModelGroup]) -> list[Block]:
     return blocks
 
 
+_SCHEDULE_TEXT = {"constant": "a constant learning rate", "cosine": "a cosine-decaying learning rate",
+                  "onecycle": "a one-cycle learning-rate schedule"}
+
+
+def _optimiser_sentence(run: RunResults) -> str:
+    """What optimises the rows of this run, said once if they agree, per row if not."""
+    def recipe(m) -> str:
+        opt = f"AdamW (weight decay {m.weight_decay:g})" if m.weight_decay > 0 else "Adam"
+        return f"{opt} with {_SCHEDULE_TEXT.get(m.schedule, f'the {m.schedule} schedule')}"
+
+    groups = group_models(run.models)
+    recipes = {g.first.label: recipe(g.first) for g in groups}
+    goal = "to minimise the cross-entropy between their class scores and the true word."
+    if len(set(recipes.values())) == 1:
+        return f"All models are trained with {next(iter(recipes.values()))} {goal}"
+    per_row = "; ".join(f"{label}: {r}" for label, r in recipes.items())
+    return f"The models are trained {goal} Optimiser per row: {per_row}."
+
+
 def _training_section(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]:
     blocks: list[Block] = [
         Heading(2, "Training"),
         Paragraph(
-            "All models are trained with the Adam optimiser to minimise the cross-entropy "
-            "between their class scores and the true word. After each epoch (one pass over "
-            "the training samples) the run records the mean training loss, the accuracy on "
-            "the training samples and the accuracy on the held-out validation speakers."
+            _optimiser_sentence(run) + " After each epoch (one pass over the training "
+            "samples) the run records the mean training loss, the accuracy on the training "
+            "samples and the accuracy on the held-out validation speakers."
         ),
     ]
     if "learning_curves" in figs:
@@ -300,6 +329,15 @@ def _training_section(run: RunResults, figs: dict[str, FigureBlock]) -> list[Blo
     return blocks + protocol
 
 
+def _loss_derivation(groups: list[ModelGroup]) -> list[Block]:
+    """The study's loss column decoded (marked as inference), when rows carry its figures."""
+    from spikebench.report.study import loss_inference
+
+    rows = [(g.first.label, g.first.reference.first_epoch_loss, g.first.reference.last_epoch_loss)
+            for g in groups if g.first.reference.first_epoch_loss is not None]
+    return [Paragraph(loss_inference(rows))] if rows else []
+
+
 def _results_section(run: RunResults, groups: list[ModelGroup], figs: dict[str, FigureBlock]) -> list[Block]:
     env_dev = run.record.environment.get("device")
     where = f" on this run's device ({env_dev})" if env_dev else ""
@@ -312,6 +350,15 @@ def _results_section(run: RunResults, groups: list[ModelGroup], figs: dict[str, 
             "figures are the ones it reported (rounded, hence the ~); they come from other "
             "hardware and software versions, so a difference of a few points is within "
             "what a different random seed alone can cause."
+        ),
+        *_loss_derivation(groups),
+        tables.published_table(run),
+        Paragraph(
+            "Published figures come from other recipes (recurrence, more layers, longer "
+            "training, augmentation) and from SHD itself; a row's gap to its published "
+            "figure says how far this set-up is from what its architecture can reach, not "
+            "that the code is wrong. A figure marked \"not verified\" could not be checked "
+            "against the paper when this table was written."
         ),
         tables.speed_table(run),
         Paragraph(
@@ -461,8 +508,15 @@ def _caveats(run: RunResults, groups: list[ModelGroup]) -> list[Block]:
     if engines and engines != {"norse"}:
         items.append(
             "Spiking rows did not all run on Norse's reference loop (see the Engine column): "
-            "their accuracy is comparable with the original study, their speed is that of "
-            "spikebench's engine."
+            "the engine computes Norse's equations, so it changes their speed (that of "
+            "spikebench's engine), not what they learn."
+        )
+    if not is_shd(run):
+        items.insert(
+            0,
+            f"The data set is {run.record.dataset.name or 'not SHD'}, not SHD: the original "
+            "study's and the published figures were measured on SHD, so no row here is "
+            "comparable with them number for number.",
         )
     if any(g.n_seeds == 1 for g in groups):
         items.append("Rows without ± come from a single seed: their spread is unknown.")
@@ -508,8 +562,61 @@ def _reproduce(run: RunResults) -> list[Block]:
     return blocks
 
 
-def build_document(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]:
-    """The whole report as blocks; ``figs`` maps figure ids to rendered figures."""
+def _ablation_section(run: RunResults, abl: RunResults | None, figs: dict[str, FigureBlock]) -> list[Block]:
+    """"What limits the study's SNN": the seed ablation, this run's or a linked one."""
+    from spikebench.report import ablation as ab
+
+    if abl is None:
+        return []
+    linked = abl.path.resolve() != run.path.resolve()
+    blocks: list[Block] = [
+        Heading(2, "What limits the study's SNN"),
+        Paragraph(
+            "The study's own reflection was the value of surrogate gradients and of training "
+            "dynamics in SNNs. This section tests it: starting from the phase-1 SNN (one "
+            "hidden layer of 128 LIF neurons, Adam, the study's learning rate and epochs), "
+            "each row changes one thing: the surrogate gradient's width and shape, a "
+            "normalisation of the input current, the integration step and time constants, the "
+            "rule that turns the readout membrane into class scores, the initialisation, the "
+            "number of updates. Rows are judged on validation speakers only; the test file "
+            "is evaluated once per seed after training and never used to choose. A diagnosis "
+            "to test, not to take on faith: with PyTorch's default initialisation and no input "
+            "normalisation many hidden neurons never reach threshold at initialisation, so "
+            "they pass no signal and, under a surrogate gradient, learn slowly; the right-hand "
+            "panel shows whether each change wakes them up."
+        ),
+    ]
+    if linked:
+        blocks.append(Paragraph(
+            f"From the `{ab.EXPERIMENT}` run in `{abl.path}` (its own report: "
+            f"`{abl.path / 'report.html'}`; command: `{abl.record.command}`), on the "
+            f"{abl.record.dataset.name} data set."))
+    if "ablation" in figs:
+        blocks.append(figs["ablation"])
+    blocks.append(ab.ablation_table(abl))
+    best = ab.best_settings(abl)
+    if best is not None:
+        if best["chosen"]:
+            chosen = "; ".join(f"{f.lower()}: {st} ({100 * m:.1f}% validation)"
+                               for f, st, m in best["chosen"])
+            text = (f"Against the baseline's {100 * best['baseline_val']:.1f}% validation "
+                    f"accuracy, the best change of each factor that beat it: {chosen}. ")
+        else:
+            text = "No single change beat the baseline on validation. "
+        text += (
+            f"Their combination is written to `{ab.BEST_FILE}` in the ablation's run "
+            "directory as a row for the seed experiment, \"SNN, the study's architecture "
+            "with the ablation's best settings\"; whether the one-at-a-time gains add up is "
+            "for that row to show. The phase-1 and phase-2 rows keep the study's settings."
+        )
+        blocks.append(Paragraph(text))
+    return blocks
+
+
+def build_document(run: RunResults, figs: dict[str, FigureBlock],
+                   ablation: RunResults | None = None) -> list[Block]:
+    """The whole report as blocks; ``figs`` maps figure ids to rendered figures;
+    ``ablation`` is the seed ablation run whose section the report shows (may be ``run``)."""
     groups = group_models(run.models)
     experiment = run.record.experiment or "experiment"
     dataset = run.record.dataset.name or "data"
@@ -542,6 +649,7 @@ def build_document(run: RunResults, figs: dict[str, FigureBlock]) -> list[Block]
     blocks += _models_section(run, groups)
     blocks += _training_section(run, figs)
     blocks += _results_section(run, groups, figs)
+    blocks += _ablation_section(run, ablation, figs)
     blocks += _efficiency_section(run)
     blocks += _streaming_section(run, figs)
     blocks += _search_section(run, figs)

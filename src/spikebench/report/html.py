@@ -34,6 +34,8 @@ pre { background: var(--band); border: 1px solid var(--rule); border-radius: 6px
 pre code { background: none; padding: 0; white-space: pre; }
 table { border-collapse: collapse; margin: 0.4em 0 0.3em; font-size: 0.9em; }
 .table-wrap { overflow-x: auto; margin: 1.2em 0; }
+table.wide { font-size: 0.78em; }
+table.wide th, table.wide td { padding: 5px 6px; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.4em; }
 th, td { padding: 6px 10px; border-bottom: 1px solid var(--rule); vertical-align: top; }
 th { background: #e9eef6; text-align: left; }
@@ -83,8 +85,9 @@ def _table(t: Table) -> str:
         for row in t.rows
     )
     notes = "".join(f'<p class="note">{inline(n)}</p>' for n in t.notes)
+    wide = ' class="wide"' if len(t.columns) > 9 else ""  # Table 1: fits the page, no scrolling
     return (
-        f'<div class="table-wrap"><table><caption>{html.escape(t.title)}</caption>'
+        f'<div class="table-wrap"><table{wide}><caption>{html.escape(t.title)}</caption>'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}</div>"
     )
 

@@ -43,7 +43,7 @@ PUBLISHED: tuple[Published, ...] = (
     Published(
         "cramer_ff_snn", "Feed-forward LIF SNN, one hidden layer (surrogate gradients)", None,
         "Cramer et al. 2022",
-        CRAMER, "not checked: the paper's results table could not be read here",
+        CRAMER, "the paper's results table could not be read when this table was written",
         note="a public reproduction cites about 48% for this network; not verified from the paper",
     ),
     Published(
@@ -54,7 +54,7 @@ PUBLISHED: tuple[Published, ...] = (
     Published(
         "cramer_lstm", "LSTM on binned spikes (non-spiking)", None,
         "Cramer et al. 2022",
-        CRAMER, "not checked: the paper's results table could not be read here",
+        CRAMER, "the paper's results table could not be read when this table was written",
         note="a secondary web page cites about 90%; not verified from the paper",
     ),
     Published(

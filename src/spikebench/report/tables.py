@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spikebench.report.rundir import ModelGroup, RunResults, group_models
+from spikebench.report.study import SHD_N_TRAIN, n_batches
 
 DASH = "–"
 
@@ -121,6 +122,8 @@ def model_details_table(run: RunResults) -> Table:
                 fmt_int(_same(r.params for r in g.runs)),
                 acc_cell(g.values("test_acc")),
                 ("~" + fmt_pct(m.reference.accuracy, 0)) if m.reference.accuracy is not None else DASH,
+                first_epoch_loss_cell(g),
+                study_loss_cell(g),
             )
         )
     ref_note: tuple[str, ...] = ()
@@ -130,15 +133,80 @@ def model_details_table(run: RunResults) -> Table:
             "and judged on test accuracy, so its figures were not obtained under this report's "
             "protocol.",
         )
+    loss_note = (
+        "First-epoch loss: the sum over the first epoch's batches of each batch's mean "
+        "cross-entropy (the original study's form), with (batches × mean loss per batch). "
+        f"The study's sum is on SHD ({SHD_N_TRAIN:,} training samples), split here into the "
+        "batches of this row's batch size; the study did not report its batch size (see "
+        "the derivation below). ln 20 = 3.00 is the loss of a model that has not learned.",
+    )
+    provenance = tuple(f"{g.first.label}: settings from {g.first.provenance}."
+                       for g in groups if g.first.provenance)
     return Table(
         title="Table 1. Model performance details",
         columns=(
             "Phase", "Model", "Engine", "Hidden / filters", "LR", "Epochs", "Batch size",
             "Parameters", "Test accuracy (this run)", "Accuracy (original study)",
+            "First-epoch loss (this run)", "First-epoch loss (study)",
         ),
         rows=tuple(rows),
-        align=("l", "l", "l", "r", "r", "r", "r", "r", "r", "r"),
-        notes=_multi_seed_note(groups) + ref_note,
+        align=("l", "l", "l", "r", "r", "r", "r", "r", "r", "r", "r", "r"),
+        notes=_multi_seed_note(groups) + ref_note + loss_note + provenance,
+    )
+
+
+def first_epoch_loss_cell(g: ModelGroup) -> str:
+    """``sum = batches × mean`` of the first epoch (mean ± std of the sum over seeds)."""
+    sums = [r.history.train_loss_batch_sum[0] for r in g.runs if r.history.train_loss_batch_sum]
+    counts = {r.history.n_batches[0] for r in g.runs if r.history.n_batches}
+    if not sums or len(counts) != 1:
+        return DASH
+    n = counts.pop()
+    mean = statistics.fmean(sums)
+    if len(sums) == 1:
+        return f"{mean:.1f} ({n} × {mean / n:.2f})"
+    return f"{mean:.1f} ± {statistics.stdev(sums):.1f} ({n} × {mean / n:.2f})"
+
+
+def study_loss_cell(g: ModelGroup) -> str:
+    """The study's first-epoch loss as ``sum = batches × mean`` at this row's batch size on SHD."""
+    loss, bs = g.first.reference.first_epoch_loss, _same(r.batch_size for r in g.runs)
+    if loss is None:
+        return DASH
+    if not bs:
+        return f"{loss:g}"
+    n = n_batches(SHD_N_TRAIN, bs)
+    return f"{loss:g} ({n} × {loss / n:.2f})"
+
+
+def published_table(run: RunResults) -> Table:
+    """Each row beside the test accuracy published on SHD for its architecture, with references."""
+    from spikebench.report.literature import fmt_published, published_for, reference_numbers
+
+    groups = group_models(run.models)
+    per_group = [(g, published_for(g.first.model, g.first.hparams)) for g in groups]
+    numbers = reference_numbers(tuple(p for _, ps in per_group for p in ps))
+    name = run.record.dataset.name or "this data set"
+    rows = []
+    for g, entries in per_group:
+        here = acc_cell(g.values("test_acc"))
+        if not entries:
+            rows.append((model_label(g), here, DASH, "no published SHD figure for this architecture", DASH))
+        for p in entries:
+            rows.append((model_label(g), here, fmt_published(p), p.network,
+                         f"[{numbers[p.citation]}] {p.short}"))
+    refs = tuple(f"[{k}] {c}." for c, k in numbers.items())
+    sources = tuple(dict.fromkeys(
+        f"{p.short}, {p.network}: " + (f"read from {p.source}." if p.accuracy is not None
+                                       else f"not verified ({p.source}); {p.note}.")
+        for _, ps in per_group for p in ps))
+    return Table(
+        title="Where each row stands: published test accuracy on SHD",
+        columns=("Model", f"Test accuracy (this run, {name})", "Published on SHD",
+                 "Published network", "Reference"),
+        rows=tuple(rows),
+        align=("l", "r", "r", "l", "l"),
+        notes=refs + sources,
     )
 
 

@@ -10,7 +10,10 @@ model returns in ``ModelOutput.spikes`` (each ``[T, B, N]``):
 - ``silent_fraction``: neurons (over all layers) with no spike on any step of any sample;
 - ``firing_rate``: spikes per neuron per time step, averaged over neurons, steps, samples.
 
-Both are ``None`` for a model without spiking layers.
+Both are ``None`` for a model without spiking layers. ``train_mode=True`` runs the
+model as training sees it (batch norm on batch statistics, which matters at
+initialisation, where the running statistics are still the identity) and then restores
+every buffer and the random-number state, so measuring never changes what training does.
 """
 
 from __future__ import annotations
@@ -23,11 +26,16 @@ from torch import nn
 
 @torch.no_grad()
 def spike_diagnostics(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *,
-                      max_batches: int | None = None,
+                      max_batches: int | None = None, train_mode: bool = False,
                       device: torch.device | str | None = None) -> dict[str, float | None]:
     """``{"silent_fraction", "firing_rate"}`` of ``model``'s spiking layers over ``batches``."""
     was_training = model.training
-    model.eval()
+    saved = None
+    if train_mode:
+        saved = ({k: v.detach().clone() for k, v in model.state_dict().items()},
+                 torch.get_rng_state(),
+                 torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+    model.train(train_mode)
     counts: list[torch.Tensor] | None = None
     total = steps = 0.0
     try:
@@ -45,6 +53,11 @@ def spike_diagnostics(model: nn.Module, batches: Iterable[tuple[torch.Tensor, to
             steps += float(spikes[0].shape[0] * spikes[0].shape[1])
     finally:
         model.train(was_training)
+        if saved is not None:
+            model.load_state_dict(saved[0])
+            torch.set_rng_state(saved[1])
+            if saved[2] is not None:
+                torch.cuda.set_rng_state_all(saved[2])
     if counts is None:
         return {"silent_fraction": None, "firing_rate": None}
     every = torch.cat(counts)
