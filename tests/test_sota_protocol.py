@@ -80,7 +80,8 @@ def test_selection_on_validation_then_test_once_per_seed(tiny_shd, tmp_path, mon
     for seed in (0, 1):
         reads = [name for name, s in log if s == seed]
         first_test = reads.index("test")
-        assert reads.count("val") == 3 and "test" not in reads[:first_test]
+        # 3 epochs' validation + the silent-neuron probes at init and after selection
+        assert reads.count("val") == 3 + 2 and "test" not in reads[:first_test]
         assert set(reads[first_test:]) == {"test"}
 
 
