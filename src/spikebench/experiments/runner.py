@@ -2,13 +2,13 @@
 
 The run directory holds ``config.toml`` (the resolved experiment), ``results.json`` (the
 run record, :mod:`spikebench.record`, rewritten atomically after every model),
-``samples.npz`` (events of a few training inputs, for the rasters), ``checkpoints/<model>.pt`` (after every
-epoch; the selected weights at the end) and, built afterwards, the report.
+``samples.npz`` (events of a few training inputs, for the rasters),
+``checkpoints/<model>.pt`` (after every epoch; the selected weights at the end) and,
+built afterwards, the report.
 
 Per model three steps, each returning a typed value: :func:`fit` (seed, build from the
 registry, measure silent neurons at initialisation, Adam or AdamW, train on the training
-split with validation after each epoch),
-:func:`select` (the last epoch, or the best validation epoch) and :func:`assess` (the
+split with validation after each epoch), :func:`select` (the last epoch, or the best validation epoch) and :func:`assess` (the
 test split once, with the selected weights: accuracy, confusion, inference time,
 efficiency, streaming for streamable models). The epoch loop never touches the test
 split, so it cannot steer selection. A model with ``n_seeds > 1`` runs once per seed,
