@@ -1,12 +1,13 @@
 # The whole set-up on a fresh machine (Python 3.11, no GPU, only package registries):
-#   make demo   installs into .venv and runs the seed study on the embedded digits set
+#   make demo   installs into .venv (plus the speech engines) and runs the seed study on the
+#               embedded digits set
 #   make test   installs into .venv (plus the Debian packages the tests use) and runs the tests
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench sysdeps lava clean
+.PHONY: install demo test bench sysdeps speechdeps lava clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +17,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian packages for the browser screenshot test and the PostgreSQL tuning test.
-sysdeps:
+# Debian packages. speechdeps: the speech engines of the digits set (Flite, Festival and
+# three of its voices), all that `make demo` needs; sysdeps adds the browser for the
+# screenshot test and PostgreSQL for the tuning test.
+SPEECH_DEBS := flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+FESTVOX := /usr/share/festival/voices/us/cmu_us_slt_arctic_hts /usr/share/festival/voices/english/kal_diphone \
+           /usr/share/festival/voices/english/ked_diphone
+speechdeps:
+	@if ! command -v flite >/dev/null || ! command -v festival >/dev/null || ! ls -d $(FESTVOX) >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SPEECH_DEBS) >/dev/null; \
+	fi
+
+sysdeps: speechdeps
 	@if ! command -v chromium >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql >/dev/null; \
 	fi
@@ -36,7 +47,7 @@ lava:
 		numpy==1.26.4 scipy==1.15.3 scikit-learn==1.7.2 networkx==2.8.7 asteval==0.9.33 \
 		|| { rm -rf $(LAVA_VENV); echo "lava: install failed; the Lava comparison test will be skipped"; }; fi
 
-demo: $(STAMP)
+demo: $(STAMP) speechdeps
 	$(BIN)/spikebench run
 
 test: $(STAMP) sysdeps lava

@@ -60,16 +60,14 @@ def _lauscher(wave: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray, dict
 
 
 def _clips(n: int, seconds: float, rate: int) -> list[tuple[str, np.ndarray]]:
-    import scipy.signal
-
     from spikebench.audio import speech
 
     words = [("seven", "en-us", "m3"), ("drei", "de", "f2"), ("zero", "en", "klatt4"), ("acht", "de", "m1")]
     out = []
     rng = np.random.default_rng(0)
     for word, lang, variant in (words * n)[:n]:
-        raw = speech.synthesize(word, speech.Voice(lang, variant), seed=1).astype(np.float64)
-        x = scipy.signal.resample_poly(raw, 320, 441)  # 22050 -> 16000 Hz
+        voice = speech.Voice("espeak", variant, "", ("en", "de"))
+        x = speech.synthesize([speech.Request(voice, word, lang, seed=1)], rate)[0].astype(np.float64)
         n_clip = int(seconds * rate)
         clip = np.zeros(n_clip)
         x = x[:n_clip]

@@ -1,93 +1,41 @@
 """Waveform -> spikes: a fast re-implementation of the Lauscher cochlea chain.
 
-This is the chain that made the Spiking Heidelberg Digits (Cramer et al. 2020, "The
-Heidelberg spiking data sets for the systematic evaluation of spiking neural networks",
-IEEE TNNLS, arXiv:1910.07407), as coded in Lauscher 1.0.1 (PyPI ``lauscher``,
-``lauscher.transformations.wave2spike.Wave2Spike``). Every default below is Lauscher's.
-A mono waveform ``wave`` (any unit, float) sampled at ``fs`` Hz goes through:
+The chain that made the Spiking Heidelberg Digits (Cramer et al. 2020, IEEE TNNLS,
+arXiv:1910.07407), as coded in Lauscher 1.0.1 (PyPI ``lauscher``, ``Wave2Spike``); every
+default in :class:`CochleaParams` is Lauscher's. A mono waveform sampled at ``fs`` Hz goes
+through:
 
-1. **RMS normalisation** to ``rms_level`` = 0.3 (``RmsNormalizer(0.3)``): the absolute
-   level of a clip is removed; only relative levels (signal to noise) matter.
-2. **Hann window over the whole clip** (``HanningWindow()``): the first ``n // 2``
-   samples are multiplied by the rising half of ``np.hanning(2 * (n // 2))``, the last
-   ``n // 2`` by the falling half (the middle sample of an odd clip is untouched).
-3. **Hydrodynamic basilar membrane** (Sieroka, Dosch & Rupp 2006, "Semirealistic models
-   of the cochlea", JASA 120(1):297; ``BasilarMembrane``): a one-dimensional
-   shallow-water cochlea with stiffness ``s(x) = c0 exp(-alpha x) - a`` and damping
-   ``r(x) = de sqrt(c0 m) exp(-alpha x / 2)``; channel ``i`` sits at place
-   ``x_i = linspace(0, c, n_channels)[i]`` (cm), so channel 0 is the base (highest
-   characteristic frequency, about 22 kHz) and channel 699 the apex (about 120 Hz), the
-   SHD channel order. The membrane velocity is the stimulus spectrum times a transfer
-   function ``v(omega, x) = 2 omega / xi(omega, x) * P(omega, x) Z(omega) / P(omega, 0)``
-   (pressure ``P`` with a Hankel function ``H0^(1)``, input impedance ``Z`` with Bessel
-   functions), evaluated, exactly as Lauscher does, on the one-sided grid
-   ``omega = 2 pi linspace(1, fs // 2, n // 2 + 1)`` against ``fft(wave)[: n // 2 + 1]``
-   and brought back by an inverse FFT of that one-sided length, taking the real part. The
-   output therefore has ``N = n // 2 + 1`` samples at ``fs' = fs // 2`` Hz; every later
-   stage runs at ``fs'`` and spike times are ``step / fs'`` seconds. Parameters:
-   ``a`` = 3500, ``alpha`` = 3.0 /cm, ``rho`` = 1.0, ``c`` = 3.5 cm, ``c0`` = 1e9,
-   ``de`` = 0.15, ``h`` = 0.1, ``m`` = 0.05.
-4. **Inner hair cell** (Meddis 1986, JASA 79(3):702; Meddis 1988, JASA 83(3):1056;
-   ``HairCell``): a three-pool transmitter model (free pool ``q``, cleft ``c``, reprocessing
-   store ``w``) driven by the membrane velocity ``u``: permeability
-   ``k = g (u + A) / (u + A + B)`` (0 when ``u + A <= 0``), replenishment
-   ``y (M - q)``, loss ``l c``, re-uptake ``r c``, reprocessing ``x w``, forward Euler at
-   ``fs'`` with every pool clipped at 0, started at its resting state. The output
-   ``c * h / fs'`` is the firing probability of one auditory-nerve fibre per sample.
-   Parameters: ``y`` = 5.05, ``g`` = 2000, ``l`` = 2500, ``r`` = 6580, ``x`` = 66.3,
-   ``A`` = 5, ``B`` = 300, ``h`` = 50000, ``M`` = 1.
-5. **Bushy cell** (``BushyCell``): per channel, ``n_fibres`` = 40 independent fibres fire
-   with that probability in each sample, each with a dead time: a fibre spike that comes
-   less than ``tau_refrac * fs'`` samples after that fibre's last kept spike is deleted.
-   The fibres feed one leaky integrate-and-fire cell: synaptic current
-   ``I <- I exp(-dt / tau_syn) + (fibre spikes)``, membrane
-   ``v <- v exp(-dt / tau_mem) + I * (weight / n_fibres) * dt`` clipped at 1; reaching 1 is
-   a spike, after which the cell is held at 0 for ``ceil(tau_refrac * fs')`` samples
-   (``dt = 1 / fs'``). Parameters: ``tau_mem`` = 1 ms, ``tau_syn`` = 0.5 ms,
-   ``tau_refrac`` = 1 ms, ``weight`` = 13000. One spike per cell per channel: the SHD unit.
+1. RMS normalisation to 0.3: absolute level is removed, only relative levels matter.
+2. A Hann window over the whole clip (rising half on the first ``n // 2`` samples, falling
+   half on the last).
+3. The hydrodynamic basilar membrane of Sieroka, Dosch & Rupp (2006, JASA 120(1):297):
+   the stimulus spectrum times a transfer function ``v(omega, x)`` on Lauscher's
+   one-sided grid ``omega = 2 pi linspace(1, fs // 2, n // 2 + 1)``, back by an inverse
+   FFT of that length (real part). The output has ``N = n // 2 + 1`` samples at
+   ``fs' = fs // 2`` Hz; channel 0 is the base (about 22 kHz), 699 the apex (about 120 Hz).
+4. The Meddis (1986, 1988) inner hair cell: three transmitter pools, forward Euler at
+   ``fs'``; output = firing probability of one fibre per sample.
+5. The bushy cell: 40 fibres with a 1 ms dead time feed one LIF cell (tau_mem 1 ms,
+   tau_syn 0.5 ms, refractory 1 ms, weight 13000); its spikes are the SHD events.
 
-How it is made fast, and where it differs from Lauscher:
+Why hand-written, and how it is fast (Lauscher needs about a minute per clip):
 
-* Step 3's transfer function depends only on the clip length and the sample rate; it is
-  computed once (vectorised over channels and frequencies, in channel blocks; about 2-5 s
-  for a 0.7 s clip at 16 kHz) and cached in memory and, if a cache folder is given, on disk
-  (complex64). Multiplying it by the spectrum and one inverse FFT are then the whole
-  per-clip cost of step 3: the real part of an inverse complex FFT equals the inverse
-  *real* FFT of the Hermitian part of the spectrum (half the work; matches Lauscher to
-  ~1e-6 of the peak velocity, float32). Lauscher evaluates the transfer function for every
-  clip again. ``length_quantum`` (optional) pads the normalised, windowed clip with silence
-  to a multiple of that many seconds (then to a fast FFT length) before step 3 and cuts the
-  output back to ``n // 2 + 1`` samples, so that clips of many lengths share a few transfer
-  functions; it is off by default.
-* Steps 4 and 5 are numba kernels (Lauscher runs them as Python loops, 700 channels x
-  samples) over time-major arrays [N, C]: the inner loops run over channels and vectorise
-  (``error_model="numpy"`` removes the division checks that stop it). Step 4 is Lauscher's
-  float64 arithmetic in Lauscher's order (identical output, tested); the bushy-cell LIF is
-  Lauscher's update, step for step (identical spikes for identical fibre input, tested).
-* Step 5 draws, per channel and sample, only the *number* of fibres that fire. Fibres are
-  independent and identical, and the cell only sees their sum, so the count of fibres that
-  fire at step ``t`` is Binomial(number of fibres not in their dead time, p[t]), and the
-  number in their dead time is the sum of the counts of the last ``ceil(tau_refrac fs') - 1``
-  steps. This Markov chain has exactly the distribution of Lauscher's 40 Bernoulli draws per
-  sample followed by its dead-time deletion (tested against Lauscher's own sampler), but
-  costs one uniform draw per channel and sample, not 40: inverse-CDF sampling, with
-  ``P(0) = (1 - p)^a`` by binary powers in a branch-free, vectorised pass and the rest of
-  the CDF walked only where a fibre fires (about a quarter of the cells at the spontaneous
-  rate). The uniforms are hand-written SplitMix64 (Steele, Lea & Flood 2014), counter-based
-  on (seed, sample, channel): measured 2.3 ns per draw in the kernel against 9.7 ns for
-  numba's ``np.random.random`` (Mersenne Twister), which made it the largest cost. The
-  random stream differs from Lauscher's, so individual spikes differ; their statistics do
-  not.
+* Step 3's transfer function depends only on the clip length and sample rate; it is
+  computed once and cached in memory and on disk (complex64), and applied as the inverse
+  *real* FFT of the Hermitian part of ``H * S`` (half the work). ``length_quantum`` pads
+  the windowed clip with silence to a multiple of that many seconds, so clips of many
+  lengths share a few transfer functions.
+* Steps 4 and 5 are numba kernels over time-major arrays [N, C]. The hair cell is
+  Lauscher's float64 arithmetic in Lauscher's order; the LIF is Lauscher's update.
+* Step 5 draws per channel and sample only the *number* of fibres that fire:
+  Binomial(fibres not in their dead time, p), which has exactly the distribution of
+  Lauscher's 40 Bernoulli draws with dead-time deletion (tested against Lauscher's
+  sampler), by inverse-CDF sampling from one counter-based SplitMix64 uniform (Steele,
+  Lea & Flood 2014). Individual spikes differ from Lauscher's; their statistics do not.
 
-Measured on this 2-core machine (shared, ``benchmarks/audio_bench.py``): one 0.7 s clip at
-16 kHz costs about 60 ms of one core once the transfer function is cached (membrane 20 ms,
-hair cell 6 ms, fibres 29 ms, LIF and events 6 ms); Lauscher needs about a minute.
-
-Layouts: a waveform is float [n_samples]; the membrane velocity, firing probabilities and
-fibre counts are time-major [N, C] (one row per sample at ``fs'``, one column per channel);
-the result is flat events ``times`` (float32, seconds from the clip start) and ``units``
-(uint16, 0 = highest frequency), sorted by time and then channel, as Lauscher's
-``SpikeTrain`` orders them.
+Layouts: waveform float [n_samples]; velocity, probabilities and fibre counts [N, C];
+result: flat events ``times`` (float32 s) and ``units`` (uint16, 0 = highest frequency),
+sorted by time, then channel. Timings: ``docs/audio.md``.
 """
 
 from __future__ import annotations
