@@ -16,15 +16,15 @@ whole speakers are held out for the test file, as SHD holds out speakers.
 
 Utterances. Rate varies by 0.8-1.25 around the speaker's (Miller, Grosjean & Lomanto 1984
 measured that spread within talkers), and so does the intonation range. The word sits in a
-clip of variable length (lead 0.02-0.25 s, trail 0.05-0.35 s, at most 1.4 s: SHD's clips
+clip of variable length (lead 0.02-0.2 s, trail 0.03-0.25 s, at most 1.4 s: SHD's clips
 are trimmed recordings of variable length). Each speaker has a home recording set-up
 (room, noise, microphone, channel), used for 70% of their utterances; the rest get another
 one, as people record in several places. Rooms: RT60 0.1-0.6 s in 70% of set-ups, else dry;
 noise: babble of 3-7 other voices (30%), stationary noise (45%) or none, at 5-35 dB SNR;
 every recording has a microphone response and a noise floor 45-65 dB down; 20% are sampled
-at 8 kHz and 15% pass a telephone channel. Clips are 16 kHz; the chain pads them to one
-length (1.4 s) so one basilar-membrane transfer function serves all. None of these ranges
-was chosen by a model's accuracy.
+at 8 kHz and 15% pass a telephone channel. Clips are 16 kHz; the chain pads them to 0.7 or
+1.4 s, so two basilar-membrane transfer functions serve all. None of these ranges was
+chosen by a model's accuracy.
 
 Deterministic: speakers and utterances come from ``numpy.random`` streams seeded by
 ``seed`` and the utterance's index; eSpeak NG speaks all its words in plan order in one
@@ -105,8 +105,8 @@ class DigitsConfig:
     espeak_speakers: tuple[int, int] = (24, 6)
     sample_rate: int = 16000
     max_clip_seconds: float = 1.4
-    lead_seconds: tuple[float, float] = (0.02, 0.25)
-    trail_seconds: tuple[float, float] = (0.05, 0.35)
+    lead_seconds: tuple[float, float] = (0.02, 0.2)
+    trail_seconds: tuple[float, float] = (0.03, 0.25)
     vtl_warp: tuple[float, float] = (0.85, 1.15)
     pitch_semitones: tuple[float, float] = (-4.0, 4.0)
     speaker_rate: tuple[float, float] = (0.85, 1.15)
@@ -323,7 +323,7 @@ def _convert_job(args: tuple[_Job, np.ndarray]) -> tuple[np.ndarray, np.ndarray]
     wave = utterance_wave(job, word)
     spike_seed = int(np.random.SeedSequence([job.seed, job.split, job.index, 7]).generate_state(1)[0])
     return cochlea.waveform_to_spikes(wave, job.config.sample_rate, seed=spike_seed,
-                                      length_quantum=job.config.max_clip_seconds, cache_dir=job.cache_dir)  # fmt: skip
+                                      length_quantum=job.config.max_clip_seconds / 2, cache_dir=job.cache_dir)  # fmt: skip
 
 
 def _manifest(config: DigitsConfig, seed: int, speakers: list[Speaker]) -> dict:
@@ -420,9 +420,11 @@ def make_digits(
     babble_file = cache / f"babble_{seed}_{fs}.npz"
     jobs = _plan(config, seed, speakers, str(cache), str(babble_file))
     babble_reqs = _babble_requests([v for v in voices if v.engine != "espeak" or v.name in VARIANTS], seed)
-    # The one shared transfer function, before the workers need it.
-    cochlea.prepare_transfer(cochlea.padded_length(1, fs, config.max_clip_seconds), fs, cache_dir=cache)
+    # The two shared transfer functions, before the workers need them.
+    for n in (1, config.max_clip_samples):
+        cochlea.prepare_transfer(cochlea.padded_length(n, fs, config.max_clip_seconds / 2), fs, cache_dir=cache)
     audio = _synthesize(babble_reqs + [_request(j) for j in jobs], fs, cache / "speech", workers)
+    synthesised = time.perf_counter()
     with atomic_path(babble_file) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **{f"b{i}": x for i, x in enumerate(audio[: len(babble_reqs)])})
@@ -455,5 +457,6 @@ def make_digits(
     seconds = time.perf_counter() - started
     write_json_atomic(out_dir / MANIFEST, {**wanted, "made": time.strftime("%Y-%m-%dT%H:%M:%S"),
                                            "seconds": round(seconds, 1)})  # fmt: skip
-    log.info("digits: %d train + %d test utterances in %.1f s -> %s", n_tr, len(jobs) - n_tr, seconds, out_dir)
+    log.info("digits: %d train + %d test utterances in %.1f s (speech %.1f s) -> %s",
+             n_tr, len(jobs) - n_tr, seconds, synthesised - started, out_dir)  # fmt: skip
     return train_path, test_path
