@@ -218,3 +218,20 @@ def test_cli_make_digits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert len(read_shd(printed[1])) == 20
     assert main(["data", "make-digits", "--out", str(tmp_path), "--n-train", "0"]) == 1
     assert "at least 20" in capsys.readouterr().err
+
+
+def test_cli_realism_prints_the_table(digits: tuple[Path, Path], tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    folder = str(digits[0].parent)
+    args = ["data", "realism", "--digits", folder, "--out", str(tmp_path / "r"), "--hold-out", "espeak",
+            "--epochs", "1"]  # fmt: skip
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    assert set(rows) == {"none", "espeak"}
+    assert rows["none"][1:3] == ["20", "10"]  # the English utterances of each file
+    assert all(cell.endswith("%") for cell in rows["espeak"][3:5])
+    assert (tmp_path / "r" / "espeak" / "loo_test.h5").is_file()
+    assert main(["data", "realism", "--digits", folder, "--out", str(tmp_path / "x"),
+                 "--hold-out", "nonesuch"]) == 1  # fmt: skip
+    assert "no nonesuch speakers" in capsys.readouterr().err

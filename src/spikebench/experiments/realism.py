@@ -92,7 +92,7 @@ def run_realism(
     """
     from spikebench.experiments.config import load_experiment
     from spikebench.experiments.runner import run_experiment
-    from spikebench.report.rundir import load_run
+    from spikebench.record import load_run
 
     digits_dir, out_dir = Path(digits_dir), Path(out_dir)
     engines = speaker_engines(read_manifest(digits_dir))
@@ -117,6 +117,6 @@ def run_realism(
         if epochs is not None:
             cfg = dataclasses.replace(cfg, models=tuple(dataclasses.replace(m, epochs=epochs) for m in cfg.models))
         results = run_experiment(cfg, folder / "run", root=root, device=device)
-        acc = {m.name: float(m.test_acc) for m in load_run(results.parent).models if m.test_acc is not None}
+        acc = {m.name: float(m.test_acc) for m in load_run(results.parent).models}
         rows.append(RealismRow(tag, len(a), len(b), acc))
     return rows
