@@ -40,16 +40,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from spikebench.audio import acoustics, cochlea, speech, vocoder
-from spikebench.audio.parallel import JobError, Progress, run_jobs
-from spikebench.errors import ConfigError, DataError
+from spikebench.audio.parallel import JobError, Progress, default_workers, run_jobs
+from spikebench.errors import ConfigError, DataError, SpikebenchError
 from spikebench.fileio import atomic_path, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -250,20 +252,24 @@ def _synth_group(args: tuple[list[speech.Request], int, str]) -> list[np.ndarray
 
 
 def _synthesize(requests: list[speech.Request], fs: int, cache: Path, workers: int | None) -> list[np.ndarray]:
-    """All requests, eSpeak NG's in one group in order, Flite and Festival's in chunks."""
+    """All requests, in fresh worker processes: eSpeak NG's in one group, in order (its
+    output depends on what the process spoke before), Flite's and Festival's in chunks."""
     groups: list[list[int]] = [[i for i, r in enumerate(requests) if r.voice.engine == "espeak"]]
     for engine, size in (("festival", 200), ("flite", 60)):
         idx = [i for i, r in enumerate(requests) if r.voice.engine == engine]
         groups += [idx[k : k + size] for k in range(0, len(idx), size)]
     groups = [g for g in groups if g]
-    results = run_jobs(_synth_group, [([requests[i] for i in g], fs, str(cache)) for g in groups],
-                       workers=workers, chunksize=1)  # fmt: skip
+    n_proc = max(1, min(default_workers() if workers is None else int(workers), len(groups)))
     out: list[np.ndarray] = [np.zeros(0)] * len(requests)
-    for g, res in zip(groups, results):
-        if isinstance(res, JobError):
-            raise DataError(f"digits: speech synthesis failed: {res.message}")
-        for i, x in zip(g, res):
-            out[i] = x
+    with ProcessPoolExecutor(max_workers=n_proc, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_synth_group, ([requests[i] for i in g], fs, str(cache))) for g in groups]
+        for g, future in zip(groups, futures):
+            try:
+                waves = future.result()
+            except SpikebenchError as err:
+                raise DataError(f"digits: speech synthesis failed: {err}") from err
+            for i, x in zip(g, waves):
+                out[i] = x
     return out
 
 
