@@ -105,10 +105,12 @@ def test_export_options_are_checked_before_any_work(runs, tmp_path, capsys) -> N
     run = str(runs["snn_p1"])
     assert main(["export", run]) == 1
     assert "--nir FILE, --loihi-check or both" in capsys.readouterr().err
-    assert main(["export", run, "--nir", str(tmp_path / "missing" / "m.nir")]) == 1
-    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main(["export", run, "--nir", str(tmp_path / "file" / "m.nir")]) == 1
+    assert "is not a folder" in capsys.readouterr().err
+    (tmp_path / "file").unlink()
     assert main(["export", run, "--nir", str(tmp_path)]) == 1
-    assert "is a directory" in capsys.readouterr().err
+    assert "is a folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["export", run, "--nir", str(tmp_path / "m.nir"), "--target", "lava"])
     assert "invalid choice: 'lava'" in capsys.readouterr().err

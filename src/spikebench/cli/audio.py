@@ -97,8 +97,10 @@ def _positive(value: int | None, option: str) -> None:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from spikebench.audio.convert import convert_folder
+    from spikebench.fileio import check_output_file
 
     _positive(args.workers, "--workers")
+    check_output_file(args.output, f"OUT.h5 {args.output}")
     keys = args.keys.split(",") if args.keys is not None else None
     with _bar("converting", args.quiet) as progress:
         s = convert_folder(
@@ -123,12 +125,14 @@ def cmd_make_digits(args: argparse.Namespace) -> int:
 
     from spikebench.audio.digits import make_digits
     from spikebench.data.paths import data_root
+    from spikebench.fileio import check_output_dir
 
     _positive(args.workers, "--workers")
     from spikebench.audio.digits import SIZES
 
     out = Path(args.out) if args.out else data_root(args.root) / "digits"
     n_train, n_test = SIZES[args.size]
+    check_output_dir(out, f"--out {out}" if args.out else f"data root {out.parent}")
     with _bar("speaking and converting", args.quiet) as progress:
         train, test = make_digits(
             out, seed=args.seed, n_train=n_train if args.n_train is None else args.n_train,

@@ -48,6 +48,11 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     )
 
     from spikebench.data.download import BASE_URL, fetch
+    from spikebench.data.paths import data_root
+    from spikebench.fileio import check_output_dir
+
+    root = data_root(args.root)
+    check_output_dir(root / args.name, f"--root {root}" if args.root else f"data root {root}")
 
     tasks: dict[str, Any] = {}
     with Progress(
@@ -75,6 +80,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         from spikebench.errors import ConfigError
 
         raise ConfigError(f"--samples {args.samples}: must be at least 1")
+    if args.plot:
+        from spikebench.fileio import check_output_file
+
+        check_output_file(args.plot, f"--plot {args.plot}")
     data = read_shd(args.file)
     s = summarize(args.file, data)
     mean, lo, hi = s.spikes_per_sample

@@ -60,22 +60,6 @@ def _choose_model(run: Any, name: str | None, where: Path) -> str:
                       "with --model")
 
 
-def _check_output(path: str) -> None:
-    """Refuse, before any work, an output that cannot be written."""
-    import os
-
-    from spikebench.errors import ConfigError
-
-    out = Path(path)
-    if out.is_dir():
-        raise ConfigError(f"--nir {path}: is a directory")
-    parent = out.parent
-    if not parent.is_dir():
-        raise ConfigError(f"--nir {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise ConfigError(f"--nir {path}: folder {parent} is not writable")
-
-
 def _splits(dataset: Any) -> tuple[Any, Any]:
     """The run's test file and training file (for calibration), binned as in the run."""
     from spikebench.data.binning import BinSpec
@@ -117,12 +101,13 @@ def _print_loihi(report: dict[str, Any], name: str, run_dir: Path) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     from spikebench.errors import ConfigError
     from spikebench.experiments.runner import load_trained
+    from spikebench.fileio import check_output_file
     from spikebench.record import load_run, results_path
 
     if args.nir is None and not args.loihi_check:
         raise ConfigError("nothing to do: give --nir FILE, --loihi-check or both")
     if args.nir is not None:
-        _check_output(args.nir)
+        check_output_file(args.nir, f"--nir {args.nir}")
     run_dir = Path(args.run_dir)
     name = _choose_model(load_run(run_dir), args.model, results_path(run_dir))
     trained = load_trained(run_dir, name)

@@ -52,8 +52,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from spikebench.errors import ConfigError
     from spikebench.experiments.config import resolve_experiment
     from spikebench.experiments.runner import load_run_config, run_experiment
+    from spikebench.fileio import check_output_dir
 
-    console = Console(stderr=True, quiet=bool(getattr(args, "quiet", False)))
+    console = Console(stderr=True, quiet=bool(getattr(args, "quiet", False)), log_path=False)
     if args.resume:
         if args.out is None:
             raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
@@ -71,6 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                  seed=args.seed, epochs=args.epochs, engine=args.engine)
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path(args.out) if args.out else Path("runs") / f"{cfg.name}-{stamp}"
+    check_output_dir(out, f"--out {out}")
     command = shlex.join(["spikebench", *getattr(args, "argv", sys.argv[1:])])
     from spikebench.training import distributed
 
@@ -99,12 +101,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from spikebench.errors import ConfigError
+    from spikebench.fileio import check_output_file
     from spikebench.record import results_path
     from spikebench.report import build_report
 
     run_dir = Path(args.run_dir)
     if not results_path(run_dir).is_file():
         raise ConfigError(f"{run_dir}: no results.json (not a finished spikebench run directory)")
+    for name in ("report.md", "report.html"):
+        check_output_file(run_dir / name, "report")
     md, html = build_report(run_dir)
-    Console(stderr=True).print(f"report: {md} and {html}")
+    Console(stderr=True, quiet=args.quiet, log_path=False).print(f"report: {md} and {html}")
     return 0

@@ -62,17 +62,19 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     from spikebench.cli.console import print_summary, progress_for, write_report
     from spikebench.experiments.config import resolve_experiment
+    from spikebench.fileio import check_output_dir
     from spikebench.tuning import finish_search, parse_search, run_search
 
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    console = Console(stderr=True, quiet=bool(getattr(args, "quiet", False)))
+    console = Console(stderr=True, quiet=bool(getattr(args, "quiet", False)), log_path=False)
     cfg = resolve_experiment(args.experiment, args.overrides, dataset=args.dataset,
                              seed=args.seed, epochs=args.epochs)
     parse_search(cfg)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("runs") / f"tune-{cfg.name}-{stamp}"
+    check_output_dir(out, f"--out {out}")
     with progress_for(console) as progress:
         study = run_search(cfg, out, trials=args.trials, storage=args.storage,
                            study_name=args.study, pruner=args.pruner, root=args.root,
@@ -84,6 +86,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
     console.print(f"study {study.study_name}: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
     if args.no_final:
         return 0
+    S = optuna.trial.TrialState
+    if not study.get_trials(deepcopy=False, states=(S.COMPLETE,)):
+        from spikebench.tuning.study import SearchError
+
+        raise SearchError(f"study {study.study_name!r} has no finished trial yet (all pruned or "
+                          "failed); run more trials (--trials) before the final run")
     best = study.best_trial
     console.print(f"best trial {best.number}: val acc {best.value:.3f} with {best.params}")
     command = shlex.join(["spikebench", *getattr(args, "argv", sys.argv[1:])])

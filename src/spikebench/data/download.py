@@ -31,7 +31,7 @@ from pathlib import Path
 from spikebench.data.cache import file_md5
 from spikebench.data.paths import data_root
 from spikebench.errors import ConfigError, DataError
-from spikebench.fileio import atomic_path, write_text_atomic
+from spikebench.fileio import atomic_path, new_dirs_removed_on_error, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +97,13 @@ def fetch(
             raise ConfigError(f"unknown data set '{name}': choose one of {', '.join(DATASETS)}")
         remotes = DATASETS[name]
     folder = data_root(root) / name
-    folder.mkdir(parents=True, exist_ok=True)
-    return [
-        fetch_one(r, folder, base_url=base_url, progress=progress, retries=retries,
-                  timeout=timeout)
-        for r in remotes
-    ]  # fmt: skip
+    with new_dirs_removed_on_error(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        return [
+            fetch_one(r, folder, base_url=base_url, progress=progress, retries=retries,
+                      timeout=timeout)
+            for r in remotes
+        ]  # fmt: skip
 
 
 def _verified(target: Path, remote: Remote) -> bool:

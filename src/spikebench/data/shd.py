@@ -288,8 +288,37 @@ def _read_open(f: h5py.File, path: Path, n_channels: int) -> SpikeData:
         meta=meta,
     )
     validate(data, path)
+    _warn_unsorted(data, path)
     log.debug("read %s: %d samples, %d events", path, n, data.n_events)
     return data
+
+
+_WARNED: set[tuple[str, int, int]] = set()
+
+
+def _warn_unsorted(data: SpikeData, path: Path) -> None:
+    """Warn (once per file version) when spike times within a sample are not sorted.
+
+    Binning does not depend on the order, but the schema (and tools that stream events)
+    expect each sample's spikes in time order, so a file that breaks it is worth a word.
+    """
+    if data.n_events < 2:
+        return
+    back = np.diff(data.times) < 0
+    starts = data.offsets[1:-1]
+    back[starts[(starts > 0) & (starts < data.n_events)] - 1] = False  # across samples: fine
+    count = int(back.sum())
+    if not count:
+        return
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key in _WARNED:
+        return
+    _WARNED.add(key)
+    samples = len(np.unique(np.searchsorted(data.offsets, np.flatnonzero(back) + 1, side="right")))
+    log.warning("%s: %d of %d spike times (%.2f%%) come before the one ahead of them, in %d "
+                "of %d samples: the spikes are not sorted by time", path, count, data.n_events,
+                100 * count / data.n_events, samples, len(data))
 
 
 def write_shd(path: str | os.PathLike[str], data: SpikeData) -> None:

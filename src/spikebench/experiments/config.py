@@ -164,6 +164,7 @@ def _drop_none(obj: Any) -> Any:
 
 _POSITIVE = {"epochs", "batch_size", "hidden", "pool", "n_samples", "n_seeds"}
 SELECTIONS = ("last", "best_val")
+ENGINES = ("fused", "torch", "norse")  # SNN implementations; a model may support fewer
 
 
 def _check_type(value: Any, tp: Any, where: str) -> Any:
@@ -270,6 +271,8 @@ def _validate_semantics(cfg: ExperimentConfig, source: str) -> None:
                               f"valid: {', '.join(listed) or '(none)'}")
         if "hidden" in m.hparams or "engine" in m.hparams:
             raise ConfigError(f"{where}.hparams: set hidden and engine on the model, not in hparams")
+        if m.engine is not None and m.engine not in ENGINES:
+            raise ConfigError(f"{where}.engine: unknown engine {m.engine!r}; valid: {', '.join(ENGINES)}")
         if m.engine is not None and "engine" not in valid:
             raise ConfigError(f"{where}.engine: model {m.model!r} has no engine option; remove it")
         if m.lr <= 0:
@@ -358,14 +361,48 @@ def resolve_experiment_path(experiment: str) -> Path | Traversable:
     return resource
 
 
-def load_experiment(experiment: str, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
-    """Read an experiment by name or path, apply ``--set`` overrides, validate."""
-    path = resolve_experiment_path(experiment)
+def read_toml(path: Path | Traversable) -> dict[str, Any]:
+    """A TOML file as a dict; a file that is unreadable, not UTF-8 or not TOML is a
+    one-line :class:`ConfigError` naming it."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); "
+                          "save it as UTF-8") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
-    return config_from_dict(apply_overrides(raw, overrides), str(path))
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror or err})") from None
+
+
+def load_experiment(experiment: str, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Read an experiment by name or path, apply ``--set`` overrides, validate.
+
+    A problem the file has alone names the file; one that only the overrides bring names
+    the ``--set`` option(s) without which the experiment is valid.
+    """
+    path = resolve_experiment_path(experiment)
+    raw = read_toml(path)
+    base = config_from_dict(raw, str(path))
+    if not overrides:
+        return base
+    changed = apply_overrides(raw, overrides)  # a malformed --set names itself
+    try:
+        return config_from_dict(changed, "--set")
+    except ConfigError as err:
+        culprits = [item for i, item in enumerate(overrides)
+                    if _valid(raw, [*overrides[:i], *overrides[i + 1:]])]
+        blamed = culprits or list(overrides)
+        message = str(err).removeprefix("--set: ")
+        raise ConfigError(f"{', '.join('--set ' + c for c in blamed)}: {message}") from None
+
+
+def _valid(raw: dict[str, Any], overrides: list[str]) -> bool:
+    try:
+        config_from_dict(apply_overrides(raw, overrides))
+    except ConfigError:
+        return False
+    return True
 
 
 def resolve_experiment(experiment: str, overrides: list[str] | tuple[str, ...] = (), *,

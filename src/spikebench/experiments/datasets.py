@@ -15,6 +15,7 @@ splits are ``[T, B, C]`` time-major.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ import numpy as np
 
 from spikebench.errors import ConfigError, DataError
 from spikebench.experiments.config import DataSpec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -105,14 +108,18 @@ def prepare_data(files: DatasetFiles, spec: DataSpec, *, seed: int = 0,
     ``test`` as ``None``.
     """
     from spikebench.data.binning import BinSpec
-    from spikebench.data.cache import load_binned
     from spikebench.data.splits import speaker_holdout
 
     bins = BinSpec(dt=spec.dt, t_max=spec.t_max, pool=spec.pool, binary=spec.binary)
-    full = load_binned(files.train, bins, cache_dir)
-    test = load_binned(files.test, bins, cache_dir) if include_test else None
+    roles = [("training", files.train), ("test", files.test if include_test else None),
+             ("validation", files.valid)]
+    for role, path in roles:  # every file, before any is binned (and cached)
+        if path is not None:
+            _check_not_empty(path, role)
+    full = _load(files.train, bins, cache_dir)
+    test = _load(files.test, bins, cache_dir) if include_test else None
     if files.valid is not None:
-        train, val = full, load_binned(files.valid, bins, cache_dir)
+        train, val = full, _load(files.valid, bins, cache_dir)
     else:
         train_idx, val_idx = speaker_holdout(
             full.speakers, n_val_speakers=spec.n_val_speakers or None,
@@ -136,6 +143,33 @@ def prepare_data(files: DatasetFiles, spec: DataSpec, *, seed: int = 0,
                         f"{files.train} ({n_classes} classes)")
     return PreparedData(files, train, val, test, n_classes, keys,
                         tuple(int(s) for s in np.unique(val.speakers)))
+
+
+def _check_not_empty(path: Path, role: str) -> None:
+    """A split file with no samples is refused before anything is trained on it."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            labels = f.get("labels")
+            n = labels.shape[0] if isinstance(labels, h5py.Dataset) and labels.shape else None
+    except OSError:
+        return  # missing or damaged: read_shd names the exact problem
+    if n == 0:
+        raise DataError(f"{path}: the {role} file holds no samples")
+
+
+def _load(path: Path, bins: Any, cache_dir: str | Path | None) -> Any:
+    """The binned split of ``path``; warns once when events beyond ``t_max`` are dropped."""
+    from spikebench.data.cache import load_binned
+
+    split = load_binned(path, bins, cache_dir)
+    if split.n_dropped:
+        total = split.n_events + split.n_dropped
+        log.warning("%s: %d of %d events (%.2f%%) lie at or after data.t_max = %g s and are "
+                    "dropped; raise data.t_max (--set data.t_max=...) to keep them",
+                    path, split.n_dropped, total, 100 * split.n_dropped / total, bins.t_max)
+    return split
 
 
 def sample_events(path: Path, n: int) -> dict[str, np.ndarray]:

@@ -34,7 +34,7 @@ from spikebench.errors import ConfigError, DataError
 from spikebench.experiments.config import ExperimentConfig, ModelSpec, load_experiment
 from spikebench.experiments.datasets import PreparedData, prepare_data, resolve_dataset, sample_events
 from spikebench.experiments.environment import collect_environment, git_revision, resolve_device
-from spikebench.fileio import write_text_atomic
+from spikebench.fileio import remove_stale_parts, write_text_atomic
 from spikebench.models import create_model, model_info
 from spikebench.training import distributed
 from spikebench.training.augment import augment_batches, parse_augment
@@ -60,6 +60,17 @@ def model_build_args(spec: ModelSpec, data: PreparedData) -> dict[str, Any]:
         hparams["engine"] = spec.engine
     return {"name": spec.model, "n_in": data.n_channels, "n_classes": data.n_classes,
             "n_steps": data.n_steps, **hparams}
+
+
+def check_models(cfg: ExperimentConfig, data: PreparedData) -> None:
+    """Build every selected model once (on the CPU, then dropped), so that an option
+    its builder refuses (an engine a model lacks, a bad hparams value) stops the run before
+    its folder is made rather than after the models before it have trained."""
+    for spec in cfg.selected_models():
+        try:
+            _build_model(model_build_args(spec, data), torch.device("cpu"))
+        except (ValueError, TypeError, ConfigError) as err:
+            raise ConfigError(f"models.{spec.name}: {err}") from None
 
 
 def _build_model(build: dict[str, Any], device: torch.device) -> torch.nn.Module:
@@ -357,6 +368,7 @@ def run_experiment(
     elif (out / "config.toml").exists() or results_path(out).exists():
         raise ConfigError(f"{out}: already holds a run; use --resume to continue it or choose "
                           "another --out")
+    previous = load_run(out) if resume and results_path(out).exists() else None  # before work
     dev = resolve_device(device)
 
     progress.stage(f"preparing data set {cfg.dataset}")
@@ -364,13 +376,17 @@ def run_experiment(
     from spikebench.data.paths import cache_root
 
     data = prepare_data(files, cfg.data, seed=cfg.seed, cache_dir=cache_root(root))
+    check_models(cfg, data)
     out.mkdir(parents=True, exist_ok=True)
+    if resume:  # temporaries of writes a kill interrupted
+        for folder in (out, out / "checkpoints"):
+            for stale in remove_stale_parts(folder):
+                log.info("removed %s, left by an interrupted write", stale)
     if not resume:
         write_text_atomic(out / "config.toml", cfg.to_toml())
     if not (out / SAMPLES).exists():
         save_samples(out, sample_events(files.train, cfg.n_samples))
 
-    previous = load_run(out) if resume and results_path(out).exists() else None
     done = {m.name: m for m in previous.models} if previous else {}
     record = RunRecord(
         spikebench_version=__version__,

@@ -44,6 +44,7 @@ import json
 import logging
 import math
 import os
+import re
 import socket
 import tempfile
 import time
@@ -64,7 +65,7 @@ from spikebench.experiments.datasets import DatasetFiles, PreparedData, prepare_
 from spikebench.experiments.environment import resolve_device
 from spikebench.experiments.runner import fit, run_experiment, select
 from spikebench.progress import Progress
-from spikebench.fileio import write_text_atomic
+from spikebench.fileio import new_dirs_removed_on_error, write_text_atomic
 from spikebench.record import load_run, save_run
 from spikebench.tuning.space import SearchSpec, parse_search, trial_config
 
@@ -96,8 +97,8 @@ def redact(url: str) -> str:
         from sqlalchemy.engine import make_url
 
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not a URL at all: nothing to hide
-        return url
+    except (sqlalchemy.exc.ArgumentError, ValueError):  # not a URL SQLAlchemy parses
+        return re.sub(r":[^:@/]*@", ":***@", url)  # still hide what looks like a password
 
 
 def open_storage(url: str, *, heartbeat: int = 60) -> optuna.storages.RDBStorage:
@@ -319,15 +320,18 @@ def run_search(
         raise ConfigError(f"--trials {trials}: must be >= 0")
     spec = parse_search(cfg)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     url = storage or default_storage(out)
-    study = load_study(cfg, storage=url, study_name=study_name or cfg.name, spec=spec,
-                       pruner=pruner or spec.pruner, heartbeat=heartbeat,
-                       seeded=storage is None)
+    if trials == 0:
+        _check_study_exists(url, study_name or cfg.name, heartbeat)
     from spikebench.data.paths import cache_root
 
-    progress.stage(f"study {study.study_name!r} in {redact(url)}; preparing data set {cfg.dataset}")
-    files = resolve_dataset(cfg.dataset, root, progress=progress.data)
+    files = resolve_dataset(cfg.dataset, root, progress=progress.data)  # before any folder
+    with new_dirs_removed_on_error(out):
+        out.mkdir(parents=True, exist_ok=True)
+        study = load_study(cfg, storage=url, study_name=study_name or cfg.name, spec=spec,
+                           pruner=pruner or spec.pruner, heartbeat=heartbeat,
+                           seeded=storage is None)
+    progress.stage(f"study {study.study_name!r} in {redact(url)}; data set {cfg.dataset}")
     md5 = _check_data(study, files, cache_root(root))
     objective = _Objective(cfg, spec, files, resolve_device(device), cache_root(root), progress,
                            md5)
@@ -346,6 +350,18 @@ def run_search(
             return study
         progress.waiting(running)
         time.sleep(poll)
+
+
+def _check_study_exists(url: str, name: str, heartbeat: int) -> None:
+    """``--trials 0`` only finishes a study that exists; refuse before creating anything."""
+    none_yet = (f"--trials 0: study {name!r} in {redact(url)} does not exist, so it has no "
+                "finished trial yet; run with --trials N (N >= 1) first")
+    if url.startswith("sqlite:///"):
+        db = Path(url[len("sqlite:///"):])
+        if not db.is_file():
+            raise SearchError(none_yet)
+    if name not in optuna.study.get_all_study_names(storage=open_storage(url, heartbeat=heartbeat)):
+        raise SearchError(none_yet)
 
 
 def _value(v: Any) -> Any:
