@@ -302,7 +302,7 @@ CASES: list[Case] = [
     Case("engine the model lacks (adLIF on norse)", "late",
          lambda ws: _run(ws, "--set", "models.snn_p1.model=adlif",
                          "--set", "models.snn_p1.engine=norse",
-                         "--set", "models.snn_p1.hparams={}"), "Norse has no adLIF"),
+                         "--set", "models.snn_p1.hparams={}"), "engine 'norse'"),
     Case("bad hparams value reaches the builder", "late",
          lambda ws: _run(ws, "--set", "models.snn_p1.hparams.readout=\"median\""), "readout"),
     Case("one speaker: no validation speakers", "late",
