@@ -493,6 +493,17 @@ CASES: list[Case] = [
          lambda ws: ["data", "make-digits", "--out", str(ws.path / "dg"), "--workers", "0"],
          "--workers 0"),
 
+    Case("export with nothing to do", "messages",
+         lambda ws: ["export", str(ws.run)], "nothing to do"),
+    Case("export --target unknown", "messages",
+         lambda ws: ["export", str(ws.run), "--nir", str(ws.path / "m.nir"), "--target", "lava"],
+         "invalid choice: 'lava'"),
+    Case("export --loihi-check without the run's data", "late",
+         lambda ws: ["export", str(_without_data(ws)), "--loihi-check"], "gone.h5"),
+    Case("run: digits under an unwritable --root", "outputs",
+         lambda ws: [*RUN, "--root", str(UNWRITABLE), "--out", str(ws.path / "out")],
+         str(UNWRITABLE)),
+
     # --- downloads (no network needed: local URLs) ---
     Case("fetch from a missing mirror", "late",
          lambda ws: ["data", "fetch", "shd", "--base-url", (ws.path / "mirror").as_uri()],
@@ -543,6 +554,14 @@ def _report_md_folder(ws: Ws) -> Path:
 def _without_checkpoint(ws: Ws) -> Path:
     run = ws.run_copy()
     (run / "checkpoints" / "snn_p1.pt").unlink()
+    return run
+
+
+def _without_data(ws: Ws) -> Path:
+    run = ws.run_copy()
+    res = json.loads((run / "results.json").read_text())
+    res["dataset"]["test_file"] = str(ws.path / "gone.h5")
+    (run / "results.json").write_text(json.dumps(res))
     return run
 
 
