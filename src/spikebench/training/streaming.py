@@ -9,7 +9,8 @@ between bins is the layers' states (``[B, N]`` tensors) plus a running class sco
 
 The running score follows the model's class-score rule over the readout membrane
 ``v [T, B, K]`` (``model.readout``): ``max`` keeps a running maximum, ``mean`` a running
-sum (same argmax as the mean), ``last`` the current membrane. The decision after bin
+sum (same argmax as the mean), ``last`` the current membrane, ``softmax_mean`` a running
+sum of the per-step softmax (same argmax as the log of its mean). The decision after bin
 ``t`` is the argmax of the running score.
 
 :func:`evaluate_streaming` returns, JSON-ready (the ``"streaming"`` entry of a model in
@@ -40,7 +41,7 @@ from torch import nn
 
 from spikebench.errors import ConfigError
 
-READOUT_RULES = ("max", "mean", "last")
+READOUT_RULES = ("max", "mean", "last", "softmax_mean")
 DEFAULT_FRACTIONS: tuple[float, ...] = tuple(round(0.1 * k, 1) for k in range(1, 11))
 _TRANSPARENT = (nn.Dropout, nn.Identity)
 
@@ -113,6 +114,8 @@ class StreamingClassifier:
         for k, layer in enumerate(self.layers):
             h, self.states[k] = layer.step_sequence(h, self.states[k])
         v = h[0]  # [B, K] readout membrane after this bin
+        if self.rule == "softmax_mean":
+            v = torch.softmax(v, dim=-1)
         if self.score is None or self.rule == "last":
             self.score = v.clone()
         elif self.rule == "max":
