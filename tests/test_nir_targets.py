@@ -133,6 +133,11 @@ def test_upstream_importer_bugs_still_reproduce(tmp_path) -> None:
     # snnTorch fixes dt = 1e-4 s and asserts r = tau_mem / dt: a real-time CubaLIF with r = 1 fails
     with pytest.raises(AssertionError, match="r not supported in CubaLIF"):
         import_from_nir(snn_to_nir(_small_model(), bin_dt=0.01))
+    # ... maps NIR's non-leaky IF neuron to a leaky one (beta = 0.9) ...
+    integrate_and_fire = nir.IF(r=np.array([1.0]), v_threshold=np.array([1.0]), v_reset=np.array([0.0]))
+    leaky_module = next(m for m in import_from_nir(nir.NIRGraph.from_list(integrate_and_fire)).modules()
+                        if hasattr(m, "beta"))
+    assert float(leaky_module.beta) == pytest.approx(0.9)
     # ... and it maps no CubaLI (the readout)
     hidden_ok = snn_to_nir(_small_model(), bin_dt=0.01, target="snntorch")
     hidden_ok.nodes["out"] = generic.nodes["out"]
@@ -172,3 +177,10 @@ def test_upstream_importer_bugs_still_reproduce(tmp_path) -> None:
     _, state = module(zero_input)
     synapse_current = state.state[next(iter(state.state))][0][0].v
     assert float(synapse_current.detach()) == pytest.approx(0.5)
+    # ... and ignores v_reset: a neuron that should reset to 0.3 resets to 0
+    resetting = nir.CubaLIF(tau_syn=np.array([0.005]), tau_mem=np.array([0.01]), r=np.array([1.0]),
+                            v_leak=np.array([0.0]), v_threshold=np.array([0.1]), v_reset=np.array([0.3]),
+                            w_in=np.array([1.0]))
+    module = from_nir(nir.NIRGraph.from_list(resetting))
+    z, state = module(torch.full((1, 1), 100.0))
+    assert float(z) == 1.0 and float(state.state[next(iter(state.state))][0][1].v.detach()) == 0.0

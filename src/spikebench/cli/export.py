@@ -99,7 +99,7 @@ def _print_loihi(report: dict[str, Any], name: str, run_dir: Path) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from spikebench.errors import ConfigError
+    from spikebench.errors import ConfigError, DataError
     from spikebench.experiments.runner import load_trained
     from spikebench.fileio import check_output_file
     from spikebench.record import load_run, results_path
@@ -138,10 +138,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         except ConfigError as err:
             raise ConfigError(f"model {name!r} of {run_dir}: {err}") from None
         test, train = _splits(dataset)
+        if len(test) != dataset.n_test:
+            raise DataError(f"{dataset.test_file}: {len(test)} samples, but the run tested on "
+                            f"{dataset.n_test}; the data file has changed since the run")
         picks = np.unique(np.linspace(0, len(train) - 1, min(CALIBRATION_SAMPLES, len(train))).astype(int))
         try:
             report = loihi_check(trained.model, test.batches(128), train.subset(picks).batches(128))
         except ConfigError as err:
             raise ConfigError(f"model {name!r} of {run_dir}: {err}") from None
         _print_loihi(report, name, run_dir)
+        recorded = trained.record.test_acc
+        if abs(report["float"]["accuracy"] - recorded) > 0.01:
+            print(f"  note: the float accuracy differs from the run's recorded test accuracy "
+                  f"({100 * recorded:.1f}%): has {dataset.test_file} changed since the run?")
     return 0

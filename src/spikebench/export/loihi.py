@@ -33,8 +33,9 @@ Lava is installed, and against a hand-worked trace from Lava's equations everywh
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
