@@ -369,12 +369,13 @@ def run_in_consumer(graph: Any, x: torch.Tensor) -> tuple[list[torch.Tensor], to
             _, state = net(x[t], state)
             membrane.append(out.mem.clone())
     elif target == "norse":
-        import logging
+        import warnings
 
         import norse.torch
         from norse.torch.utils import import_nir
 
-        with _quiet(logging.getLogger()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # from_nir uses nirtorch.load
             net = norse.torch.from_nir(graph)
         for name, module in net.named_modules():
             if isinstance(module, import_nir.CubaLIF) and name not in (readout, readout.replace(".", "_")):
@@ -388,20 +389,3 @@ def run_in_consumer(graph: Any, x: torch.Tensor) -> tuple[list[torch.Tensor], to
         raise ConfigError(f"run_in_consumer: the graph's target is {target!r}; "
                           "only snntorch and norse graphs run unchanged in a library")
     return [torch.stack(z) for z in spikes.values()], torch.stack(membrane)
-
-
-class _quiet:
-    """Context: silence ``DeprecationWarning`` (``nirtorch.load``, used by ``from_nir``)."""
-
-    def __init__(self, logger: Any) -> None:
-        self.logger = logger
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", DeprecationWarning)
-
-    def __exit__(self, *exc: Any) -> None:
-        self._w.__exit__(*exc)
