@@ -165,8 +165,7 @@ def fit(
     net = distributed.wrap(model)  # DistributedDataParallel under torchrun
     for epoch in range(start_epoch, spec.epochs):
         t0 = time.perf_counter()
-        if hasattr(model, "on_epoch_start"):
-            model.on_epoch_start(epoch, spec.epochs)
+        model.on_epoch_start(epoch, spec.epochs)
         set_lr(optimizer, schedule(epoch, base_lr=spec.lr, epochs=spec.epochs))
         batches = augment_batches(data.train.batches(spec.batch_size, shuffle=True,
                                                      generator=generator, device=device),

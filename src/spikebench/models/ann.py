@@ -10,12 +10,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spikebench.models.base import ModelOutput
+from spikebench.models.base import Model, ModelOutput
 from spikebench.models.registry import register_model
 
 
 @register_model("ann", family="ann")
-class ANN(nn.Module):
+class ANN(Model):
     """Multi-layer perceptron over the flattened ``[T, C]`` frame."""
 
     def __init__(self, *, n_in: int, n_classes: int, n_steps: int, hidden: int = 256,

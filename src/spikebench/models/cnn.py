@@ -11,12 +11,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spikebench.models.base import ModelOutput
+from spikebench.models.base import Model, ModelOutput
 from spikebench.models.registry import register_model
 
 
 @register_model("cnn", family="cnn")
-class CNN(nn.Module):
+class CNN(Model):
     """Temporal convolutions with batch norm and dropout, global max-pool over time.
 
     ``hidden`` is the number of filters per layer (128 in the study), named like the other

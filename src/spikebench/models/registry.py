@@ -20,6 +20,7 @@ from typing import Any
 from torch import nn
 
 from spikebench.errors import ConfigError
+from spikebench.models.base import Model
 
 _REQUIRED = ("n_in", "n_classes", "n_steps")
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
@@ -113,7 +114,10 @@ def create_model(name: str, *, n_in: int, n_classes: int, n_steps: int, **hparam
             f"valid options: {', '.join(sorted(valid)) or '(none)'}"
         )
     try:
-        return _REGISTRY[name](n_in=n_in, n_classes=n_classes, n_steps=n_steps,
-                               **{**_DEFAULTS[name], **hparams})
+        model = _REGISTRY[name](n_in=n_in, n_classes=n_classes, n_steps=n_steps,
+                                **{**_DEFAULTS[name], **hparams})
     except (ValueError, TypeError) as err:
         raise ConfigError(f"model {name!r}: {err}") from err
+    if not isinstance(model, Model):
+        raise TypeError(f"model builder {name!r} must return a spikebench.models.base.Model")
+    return model

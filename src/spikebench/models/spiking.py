@@ -27,7 +27,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from spikebench.models.base import ModelOutput
+from spikebench.models.base import Model, ModelOutput
 from spikebench.models.registry import register_model
 
 READOUTS = ("max", "mean", "last", "softmax_mean")
@@ -80,7 +80,7 @@ class NormLinear(nn.Linear):
         return self.norm(y.reshape(-1, y.shape[-1])).reshape(y.shape)  # [T*B, N] -> [T, B, N]
 
 
-class SpikingStack(nn.Module):
+class SpikingStack(Model):
     """Spiking layers (``[T, B, n] -> [T, B, m]``) with dropout between them, an LI readout.
 
     ``front`` (``[T, B, C] -> [T, B, F]``) runs first and is dropped out like a layer.
@@ -160,9 +160,11 @@ class SpikingStack(nn.Module):
     def on_epoch_start(self, epoch: int, epochs: int) -> None:
         if self.sigma is None:
             return
+        from spikebench.models.delays import DelayedLinear
+
         width = self.sigma_at(epoch, epochs)
         for layer in self.hidden:
-            if hasattr(layer.linear, "delay"):
+            if isinstance(layer.linear, DelayedLinear):
                 layer.linear.sigma.fill_(width)
 
 

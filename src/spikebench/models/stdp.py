@@ -44,7 +44,7 @@ import math
 import torch
 from torch import nn
 
-from spikebench.models.base import ModelOutput
+from spikebench.models.base import Model, ModelOutput
 from spikebench.models.registry import register_model
 from spikebench.models.spiking import READOUTS, class_scores
 
@@ -74,7 +74,7 @@ def stdp_update(pre: torch.Tensor, post: torch.Tensor, *, a_plus: float, a_minus
 
 
 @register_model("stdp", family="stdp", streamable=True)
-class STDPNet(nn.Module):
+class STDPNet(Model):
     """STDP-trained LIF layer with lateral inhibition (Diehl & Cook 2015) + trained LI readout.
 
     ``w_sum = 0`` means ``0.1 * n_in`` (Diehl & Cook's mean weight of 0.1). ``stdp_epochs``:
