@@ -12,10 +12,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from spikebench.data.shd import SpikeData, read_shd
+from spikebench.data.shd import SpikeData, list_datasets, read_shd
 from spikebench.errors import ConfigError
 from spikebench.fileio import atomic_path
 
@@ -37,23 +36,6 @@ class Summary:
     meta_fields: tuple[str, ...]
 
 
-def _schema(path: Path) -> tuple[tuple[str, str, str], ...]:
-    rows: list[tuple[str, str, str]] = []
-
-    def visit(name: str, obj: object) -> None:
-        if isinstance(obj, h5py.Dataset):
-            base = h5py.check_vlen_dtype(obj.dtype)
-            if base is None:
-                dtype = str(obj.dtype)
-            else:
-                dtype = f"vlen {getattr(base, '__name__', base)}"
-            rows.append((name, dtype, str(obj.shape)))
-
-    with h5py.File(path, "r") as f:
-        f.visititems(visit)
-    return tuple(rows)
-
-
 def summarize(path: str | os.PathLike[str], data: SpikeData | None = None) -> Summary:
     """Validate ``path`` and summarise it (pass ``data`` if already read)."""
     path = Path(path)
@@ -68,7 +50,7 @@ def summarize(path: str | os.PathLike[str], data: SpikeData | None = None) -> Su
         last[nonempty] = np.maximum.reduceat(data.times, data.offsets[:-1][nonempty])
     return Summary(
         path=path,
-        schema=_schema(path),
+        schema=list_datasets(path),
         n_samples=n,
         n_events=data.n_events,
         n_channels_used=int(data.units.max()) + 1 if data.n_events else 0,

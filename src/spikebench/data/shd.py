@@ -321,6 +321,33 @@ def _warn_unsorted(data: SpikeData, path: Path) -> None:
                 100 * count / data.n_events, samples, len(data))
 
 
+def count_samples(path: str | os.PathLike[str]) -> int | None:
+    """The number of samples by the ``labels`` dataset, without reading the spikes;
+    ``None`` when the file cannot be opened or has no such dataset (:func:`read_shd` then
+    names the problem)."""
+    try:
+        with h5py.File(path, "r") as f:
+            labels = f.get("labels")
+            return labels.shape[0] if isinstance(labels, h5py.Dataset) and labels.shape else None
+    except OSError:
+        return None
+
+
+def list_datasets(path: str | os.PathLike[str]) -> tuple[tuple[str, str, str], ...]:
+    """Every dataset of the file as ``(name, dtype, shape)`` (``vlen <type>`` for ragged ones)."""
+    rows: list[tuple[str, str, str]] = []
+
+    def visit(name: str, obj: object) -> None:
+        if isinstance(obj, h5py.Dataset):
+            base = h5py.check_vlen_dtype(obj.dtype)
+            dtype = str(obj.dtype) if base is None else f"vlen {getattr(base, '__name__', base)}"
+            rows.append((name, dtype, str(obj.shape)))
+
+    with h5py.File(path, "r") as f:
+        f.visititems(visit)
+    return tuple(rows)
+
+
 def write_shd(path: str | os.PathLike[str], data: SpikeData) -> None:
     """Write ``data`` to ``path`` in the exact SHD schema, atomically.
 

@@ -147,15 +147,9 @@ def prepare_data(files: DatasetFiles, spec: DataSpec, *, seed: int = 0,
 
 def _check_not_empty(path: Path, role: str) -> None:
     """A split file with no samples is refused before anything is trained on it."""
-    import h5py
+    from spikebench.data.shd import count_samples
 
-    try:
-        with h5py.File(path, "r") as f:
-            labels = f.get("labels")
-            n = labels.shape[0] if isinstance(labels, h5py.Dataset) and labels.shape else None
-    except OSError:
-        return  # missing or damaged: read_shd names the exact problem
-    if n == 0:
+    if count_samples(path) == 0:
         raise DataError(f"{path}: the {role} file holds no samples")
 
 
