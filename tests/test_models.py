@@ -136,3 +136,26 @@ def test_ann_rejects_wrong_number_of_steps():
     m = create_model("ann", n_in=C, n_classes=K, n_steps=T)
     with pytest.raises(ValueError, match="time steps"):
         m(torch.zeros(T + 1, B, C))
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_registry_metadata_matches_what_the_model_is(name, tmp_path):
+    """``streamable`` and ``nir_exportable`` are declared, not probed: check them here."""
+    from spikebench.export.nir import export_nir
+    from spikebench.models import model_info
+    from spikebench.training.streaming import evaluate_streaming
+
+    info = model_info(name)
+    assert info.name == name and info.family in ("snn", "ann", "cnn", "hybrid", "stdp")
+    model = create_model(name, n_in=C, n_classes=K, n_steps=T).eval()
+    batches = [(_frames(), torch.arange(B) % K)]
+    if info.streamable:
+        assert evaluate_streaming(model, batches, bin_dt=0.01, latency_streams=1)["n_samples"] == B
+    else:
+        with pytest.raises(ConfigError):
+            evaluate_streaming(model, batches, bin_dt=0.01, latency_streams=1)
+    if info.nir_exportable:
+        export_nir(model, tmp_path / "m.nir", bin_dt=0.01)
+    else:
+        with pytest.raises(ConfigError):
+            export_nir(model, tmp_path / "m.nir", bin_dt=0.01)

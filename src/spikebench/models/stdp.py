@@ -73,7 +73,7 @@ def stdp_update(pre: torch.Tensor, post: torch.Tensor, *, a_plus: float, a_minus
     return (a_plus * ltp - a_minus * ltd) / b
 
 
-@register_model("stdp", family="stdp", streamable=True)
+@register_model("stdp", family="stdp", streamable=True, nir_exportable=True)
 class STDPNet(Model):
     """STDP-trained LIF layer with lateral inhibition (Diehl & Cook 2015) + trained LI readout.
 
