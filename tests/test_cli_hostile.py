@@ -658,10 +658,10 @@ def test_the_matrix_covers_every_group(capsys):
     assert groups >= {"outputs", "late", "text", "tune", "leftovers", "messages"}
     assert len({c.id for c in CASES}) == len(CASES)
     assert sum(c.exe for c in CASES) >= 5
-    total = len(CASES) + len(WARNING_CASES) + len(RESUME_CASES) + 1  # + no source locations
+    total = len(CASES) + len(WARNING_CASES) + len(RESUME_CASES) + 2  # + log format, OSError
     line = (f"hostile matrix: {total} cases ({len(CASES)} errors, "
             f"{sum(c.exe for c in CASES)} of them through the entry point; "
-            f"{len(WARNING_CASES)} warnings; {len(RESUME_CASES)} resumes; 1 log format)")
+            f"{len(WARNING_CASES)} warnings; {len(RESUME_CASES)} resumes; log format; OSError)")
     with capsys.disabled():  # shown whatever the capture mode
         print("\n" + line)
 
@@ -804,3 +804,24 @@ def test_sigkill_mid_run_then_resume_through_the_entry_point(ws: Ws) -> None:
 
 RESUME_CASES = [test_resume_removes_stale_temporaries,
                 test_sigkill_mid_run_then_resume_through_the_entry_point]
+
+
+def test_an_os_error_during_the_work_is_one_line_with_path_and_reason(ws: Ws, capsys,
+                                                                      monkeypatch) -> None:
+    """The disk fills up while the report is written (after every up-front check passed):
+    the CLI boundary turns the OSError into one line naming the file and the reason. The
+    figures finished before it stay (each whole: written atomically); no temporary stays."""
+    import errno
+
+    import spikebench.report as report
+
+    run = ws.run_copy()
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(report, "write_text_atomic", full)
+    assert main(["report", str(run), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"spikebench: error: {run / 'report.md'}: No space left on device"
+    assert not (run / "report.md").exists() and _parts(run) == []
