@@ -42,8 +42,14 @@ def test_run_writes_the_run_directory_contract(finished_run):
     assert ds["bin"] == {"dt": 0.01, "t_max": 1.0, "pool": 1, "binary": False}
     models = results["models"]
     assert [(m["name"], m["family"], m["phase"], m["hidden"]) for m in models] == [
-        ("snn_p1", "snn", 1, 128), ("snn_p2", "snn", 2, 256), ("ann_p2", "ann", 2, 256),
-        ("cnn_p2", "cnn", 2, 128)]
+        ("snn_p1", "snn", 1, 128), ("snn_p1_best", "snn", 1, 128), ("snn_p2", "snn", 2, 256),
+        ("ann_p2", "ann", 2, 256), ("cnn_p2", "cnn", 2, 128)]
+    best = models[1]
+    assert "seed_ablation" in best["provenance"] and best["hparams"]["norm"] is True
+    for m in models:  # the study's loss form, per epoch, and silent neurons of spiking rows
+        assert m["history"]["n_batches"] == [-(-ds["n_train"] // m["batch_size"])]
+        assert m["history"]["train_loss_batch_sum"][0] > 0
+        assert (m["diagnostics"] is not None) == (m["family"] == "snn")
     for m in models:
         assert CONTRACT_MODEL_KEYS <= set(m), m["name"]
         assert m["epochs"] == 1 and m["selected_epoch"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 
 import pytest
@@ -17,7 +18,12 @@ from spikebench.models import model_info
 
 
 def test_seed_is_the_original_study():
-    cfg = load_experiment("seed")
+    full = load_experiment("seed")
+    # one row is not the study's: the phase-1 SNN with the ablation's settings, with provenance
+    extra = [m for m in full.models if m.provenance]
+    assert [m.name for m in extra] == ["snn_p1_best"] and extra[0].reference is None
+    assert "seed_ablation" in extra[0].provenance and "judged on validation" in extra[0].provenance
+    cfg = dataclasses.replace(full, models=tuple(m for m in full.models if not m.provenance))
     rows = [(m.phase, model_info(m.model).family, m.hidden, m.lr, m.epochs) for m in cfg.models]
     assert rows == [
         (1, "snn", 128, 1e-3, 10),
@@ -36,7 +42,7 @@ def test_overrides_dotted_keys_and_wildcards():
     cfg = load_experiment("seed", ["models.*.epochs=2", "models.cnn_p2.lr=3e-4",
                                    "models.cnn_p2.hparams.dropout=0.1", "data.dt=0.005",
                                    "select=snn_p1,cnn_p2", "seed=7", "dataset=/x/y"])
-    assert [m.epochs for m in cfg.models] == [2, 2, 2, 2]
+    assert {m.epochs for m in cfg.models} == {2}
     assert [m.name for m in cfg.selected_models()] == ["snn_p1", "cnn_p2"]
     cnn = cfg.selected_models()[1]
     assert cnn.lr == 3e-4 and cnn.hparams == {"dropout": 0.1}

@@ -7,8 +7,10 @@ judged on validation accuracy after the last epoch (mean over seeds); test accur
 shown beside it, never used to choose.
 
 :func:`best_settings` picks, per factor, the setting with the highest mean validation
-accuracy and keeps it when it beats the baseline's; the kept changes are combined (on a
-clash over one option, the higher-validation change wins). :func:`best_settings_toml`
+accuracy and keeps it when it beats the baseline's by more than one seed standard
+deviation (the larger of the two rows'), so that a gain within the seed spread is not
+adopted; the kept changes are combined (on a clash over one option, the
+higher-validation change wins). :func:`best_settings_toml`
 writes them as a ``[[models]]`` row with its provenance, for the seed experiment's row
 "SNN, the study's architecture with the ablation's best settings". Combining
 one-at-a-time winners assumes the effects add up; the seed row then measures the
@@ -32,6 +34,7 @@ from spikebench.report.tables import DASH, Table, acc_cell
 EXPERIMENT = "seed_ablation"
 BASELINE = "Baseline"
 BEST_FILE = "ablation_best.toml"
+SEED_ROW = "snn_p1"  # the seed experiment's row the ablation starts from
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ def best_settings(run: RunResults) -> dict[str, Any] | None:
     """The combined validation winners (see the module doc), or None without a baseline.
 
     Returns ``{"hparams", "batch_size", "chosen": [(factor, setting, val mean)],
-    "baseline_val"}``; ``chosen`` is empty when no change beat the baseline.
+    "baseline_val"}``; ``chosen`` is empty when no change beat the baseline clearly.
     """
     vs = variants(run)
     base = next((v for v in vs if v.factor == BASELINE), None)
@@ -130,7 +133,7 @@ def best_settings(run: RunResults) -> dict[str, Any] | None:
             continue
         if v.factor not in best_of or v.val_mean > best_of[v.factor].val_mean:
             best_of[v.factor] = v
-    winners = sorted((v for v in best_of.values() if v.val_mean > base.val_mean),
+    winners = sorted((v for v in best_of.values() if v.val_mean - base.val_mean > _margin(v, base)),
                      key=lambda v: v.val_mean)  # ascending: the higher-validation change wins a clash
     hparams, batch_size = dict(base_hp), base.group.first.batch_size
     for v in winners:
@@ -143,6 +146,13 @@ def best_settings(run: RunResults) -> dict[str, Any] | None:
             "baseline_val": base.val_mean}
 
 
+def _margin(v: Variant, base: Variant) -> float:
+    """The gain a change must exceed to count: one seed standard deviation (the larger of
+    the two rows'); 0 with a single seed."""
+    spreads = [statistics.stdev(x) for x in (v.val, base.val) if len(x) > 1]
+    return max(spreads, default=0.0)
+
+
 def _toml_value(v: Any) -> str:
     return json.dumps(v) if not isinstance(v, bool) else ("true" if v else "false")
 
@@ -152,24 +162,29 @@ def best_settings_toml(run: RunResults) -> str | None:
     best = best_settings(run)
     if best is None:
         return None
+    from spikebench.experiments.config import load_experiment
+
+    study = next(m for m in load_experiment("seed").models if m.name == SEED_ROW)
     rec = run.record
     chosen = "; ".join(f"{f}: {s} (val {100 * m:.1f}%)" for f, s, m in best["chosen"]) or \
-        "no change beat the baseline"
+        "no change beat the baseline by more than the seed spread"
+    epochs = sorted({m.epochs for m in rec.models})
     provenance = (f"{EXPERIMENT} run {run.path} (git {rec.git_revision or 'unknown'}, data set "
-                  f"{rec.dataset.name}): baseline val {100 * best['baseline_val']:.1f}%; {chosen}")
+                  f"{rec.dataset.name}, {'/'.join(map(str, epochs))} epochs per row, judged on "
+                  f"validation): baseline val {100 * best['baseline_val']:.1f}%; {chosen}")
     hp = ", ".join(f"{k} = {_toml_value(v)}" for k, v in best["hparams"].items())
     return "\n".join([
         "[[models]]",
-        "# The seed experiment's row with the ablation's best settings (validation only).",
-        'name = "snn_p1_best"',
+        f"# The seed experiment's {SEED_ROW} with the ablation's best settings (chosen on validation).",
+        f'name = "{SEED_ROW}_best"',
         'label = "SNN, the study\'s architecture with the ablation\'s best settings"',
-        'model = "snn"',
-        "phase = 1",
-        "hidden = 128",
-        "lr = 0.001",
-        "epochs = 10",
+        f'model = "{study.model}"',
+        f"phase = {study.phase}",
+        f"hidden = {study.hidden}",
+        f"lr = {study.lr!r}",
+        f"epochs = {study.epochs}",
         f"batch_size = {best['batch_size']}",
-        'engine = "fused"',
+        f'engine = "{study.engine}"',
         f"hparams = {{ {hp} }}",
         f"provenance = {json.dumps(provenance)}",
         "",

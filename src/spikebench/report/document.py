@@ -600,9 +600,10 @@ def _ablation_section(run: RunResults, abl: RunResults | None, figs: dict[str, F
             chosen = "; ".join(f"{f.lower()}: {st} ({100 * m:.1f}% validation)"
                                for f, st, m in best["chosen"])
             text = (f"Against the baseline's {100 * best['baseline_val']:.1f}% validation "
-                    f"accuracy, the best change of each factor that beat it: {chosen}. ")
+                    "accuracy, the best change of each factor that beat it by more than one "
+                    f"seed standard deviation: {chosen}. ")
         else:
-            text = "No single change beat the baseline on validation. "
+            text = "No single change beat the baseline on validation by more than the seed spread. "
         text += (
             f"Their combination is written to `{ab.BEST_FILE}` in the ablation's run "
             "directory as a row for the seed experiment, \"SNN, the study's architecture "
