@@ -63,9 +63,9 @@ def test_ablation_report_writes_the_seed_row_with_its_provenance(tmp_path):
     spec = tomllib.loads(row)["models"][0]
     assert spec["batch_size"] == 8 and spec["hparams"]["alpha"] == 100.0
     assert "seed_ablation run" in spec["provenance"] and "0123456" in spec["provenance"]
-    # the row drops into the seed experiment as it is
-    seed = load_experiment("seed")
-    raw = {**seed.to_dict(), "models": [*(m for m in seed.to_dict()["models"]), spec]}
+    # the row drops into the seed experiment as it is (in place of the shipped one)
+    seed = load_experiment("seed").to_dict()
+    raw = {**seed, "models": [*(m for m in seed["models"] if m["name"] != spec["name"]), spec]}
     cfg = config_from_dict(raw, "seed + ablation row")
     assert cfg.models[-1].provenance == spec["provenance"]
 
