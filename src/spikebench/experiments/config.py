@@ -53,8 +53,9 @@ class ModelSpec:
     """One model of an experiment: what to build and how to train it.
 
     ``model`` is a registry name (``spikebench.models.list_models()``), ``hidden`` the
-    width of its hidden layer (filters for the CNN), ``engine`` the SNN implementation
-    (``fused``, ``torch`` or ``norse``; ``None`` for models without one), ``hparams``
+    width of its hidden layer (filters for the CNN), ``engine`` the spiking
+    layers' implementation (:class:`spikebench.engine.engines.Engine`: ``fused``, ``torch``,
+    ``norse``, ``numba``, ``triton``; ``None`` for models without one), ``hparams``
     further options of the model builder, ``seed`` (default: the experiment's seed)
     fixes initialisation, dropout and data order.
 
