@@ -68,6 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--hold-out", metavar="ENGINE,...", help="engines to hold out (default: every one)")
     r.add_argument("--epochs", type=int, metavar="N", help="train every model for N epochs (default: seed's)")
     r.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
+    r.add_argument("--no-reference", action="store_true",
+                   help="skip the 'none' row (the ordinary held-out-speaker test)")
     r.set_defaults(func=cmd_realism)
 
 
@@ -159,7 +161,8 @@ def cmd_realism(args: argparse.Namespace) -> int:
             make_digits(digits, progress=progress)
     out = Path(args.out) if args.out else Path("runs") / time.strftime("realism-%Y%m%d-%H%M%S")
     held = tuple(e for e in args.hold_out.split(",") if e) if args.hold_out else None
-    rows = run_realism(digits, out, held_out=held, epochs=args.epochs, seed=args.seed, root=args.root)
+    rows = run_realism(digits, out, held_out=held, epochs=args.epochs, seed=args.seed, root=args.root,
+                       reference=not args.no_reference)
     print(f"leave one engine out, English classes ({digits}; runs in {out})")
     print(f"{'held out':10s} {'train':>6s} {'test':>6s} " + " ".join(f"{m:>8s}" for m in MODELS))
     for row in rows:

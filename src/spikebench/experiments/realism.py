@@ -83,8 +83,10 @@ def run_realism(
     seed: int = 0,
     device: str = "cpu",
     root: str | Path | None = None,
+    reference: bool = True,
 ) -> list[RealismRow]:
-    """Train and test :data:`MODELS` once per held-out engine (and once for "none").
+    """Train and test :data:`MODELS` once per held-out engine (and, with ``reference``,
+    once for "none").
 
     ``held_out`` defaults to every engine of the set with English speakers. Each split is
     written as ``out_dir/<engine>/loo_{train,test}.h5`` and run as an ordinary experiment
@@ -104,7 +106,7 @@ def run_realism(
             raise ConfigError(f"--hold-out {name}: the digits set has no {name} speakers "
                               f"(engines: {', '.join(present)})")  # fmt: skip
     rows = []
-    for name in [None, *held]:
+    for name in ([None] if reference else []) + held:
         tag = name or "none"
         a, b = engine_holdout(train, test, engines, name)
         if len(a) == 0 or len(b) == 0 or len(np.unique(a.speakers)) < 2:
