@@ -242,8 +242,10 @@ def find_ablation(run_dir: str | Path) -> Path | None:
     from spikebench.record import load_run
 
     run_dir = Path(run_dir)
+    # the parent as given (paths in the report stay as the user wrote them), unless it is empty
+    parent = run_dir.parent if run_dir.name not in ("", ".", "..") else run_dir.resolve().parent
     found: list[tuple[str, Path]] = []
-    for d in run_dir.resolve().parent.iterdir():
+    for d in parent.iterdir():
         if d.resolve() == run_dir.resolve() or not (d / "results.json").is_file():
             continue
         try:

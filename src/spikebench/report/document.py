@@ -154,7 +154,7 @@ def _findings(run: RunResults, groups: list[ModelGroup]) -> list[str]:
     if not is_shd(run):
         out.append(
             f"**This run used the {run.record.dataset.name or 'given'} data set, not SHD:** the "
-            "original study's figures and the published ones below are SHD figures, so they "
+            "original study's figures and the published ones in the table above are SHD figures, so they "
             "calibrate what each architecture can do, they do not validate this run's numbers."
         )
     best = tables.best_group(run, groups)
