@@ -333,9 +333,18 @@ def _loss_derivation(groups: list[ModelGroup]) -> list[Block]:
     """The study's loss column decoded (marked as inference), when rows carry its figures."""
     from spikebench.report.study import loss_inference
 
+    with_loss = [g for g in groups if g.first.reference.first_epoch_loss is not None]
     rows = [(g.first.label, g.first.reference.first_epoch_loss, g.first.reference.last_epoch_loss)
-            for g in groups if g.first.reference.first_epoch_loss is not None]
-    return [Paragraph(loss_inference(rows))] if rows else []
+            for g in with_loss]
+    if not rows:
+        return []
+    sizes = "; ".join(f"{g.first.label}: {g.first.batch_size}" for g in with_loss)
+    return [Paragraph(
+        loss_inference(rows) + f" **Batch sizes of this run**: {sizes}. The seed experiment's "
+        "configuration takes the study's batch sizes from this reading where the sum identifies one "
+        "(phase 1), and assume one batch size per phase where it does not (the ANN and CNN "
+        "of phase 2); the first-epoch loss columns of Table 1 are then split into the same "
+        "kind of batches, so they compare like with like.")]
 
 
 def _results_section(run: RunResults, groups: list[ModelGroup], figs: dict[str, FigureBlock]) -> list[Block]:
