@@ -24,6 +24,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy.exc
 
 from test_tune import write_search_config
 
@@ -126,7 +127,8 @@ def test_killed_worker_leaves_study_usable_and_search_resumes(tiny_shd, tmp_path
                 continue
             try:
                 study = optuna.load_study(study_name="tune_tiny", storage=url)
-            except KeyError:
+            except (KeyError, sqlalchemy.exc.OperationalError):
+                # the worker is still creating the study's tables (both sides run the DDL)
                 continue
             running = [t for t in study.get_trials(deepcopy=False)
                        if t.state == optuna.trial.TrialState.RUNNING
