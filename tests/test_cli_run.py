@@ -24,7 +24,8 @@ def finished_run(tiny_shd, tmp_path_factory):
     argv = ["run", "--dataset", str(tiny_shd["train"].parent), "--out", str(out),
             "--root", str(base / "data"),
             "--epochs", "1", "--device", "auto", "--set", "inference.max_batches=1",
-            "--set", "inference.latency_samples=2"]
+            "--set", "inference.latency_samples=2",
+            "--set", "select=snn_p1,snn_p1_best,snn_p2,ann_p2,cnn_p2"]  # the opt-in row too
     assert main(argv) == 0
     return out
 
